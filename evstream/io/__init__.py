@@ -1,0 +1,45 @@
+"""Event file I/O: every format's reader and writer, with one streaming interface.
+
+``open_events(path)`` detects the format from the file's bytes and returns an
+:class:`EventReader`; ``read_events(path)`` reads everything; ``open_writer(path)`` writes.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from evstream.io.reader import EventReader
+from evstream.io.registry import READERS, WRITERS, detect_format, reader_class, writer_class, writer_format_for
+from evstream.io.writer import EventWriter
+
+__all__ = ["EventReader", "EventWriter", "READERS", "WRITERS", "detect_format", "open_events", "read_events",
+           "open_writer", "write_events"]
+
+
+def open_events(path: os.PathLike | str, *, format: str | None = None, **options) -> EventReader:
+    """Open an event file for streaming; ``format`` overrides detection.
+
+    Options go to the format's reader: ``strict`` (raise on a file cut short), ``chip`` (AEDAT 2.0
+    without an ``# AEChip:`` line), ``camera`` (MVSEC/DSEC), ``sensor_size`` (ATIS .bin).
+    """
+    return reader_class(format or detect_format(path))(path, **options)
+
+
+def read_events(path: os.PathLike | str, *, format: str | None = None, **options) -> np.ndarray:
+    """Every event of a file, in file order, as an ``EVENT_DTYPE`` array."""
+    with open_events(path, format=format, **options) as reader:
+        return reader.read()
+
+
+def open_writer(path: os.PathLike | str, sensor_size, *, format: str | None = None, **options) -> EventWriter:
+    """Open a file for writing; the format comes from the suffix unless given."""
+    return writer_class(format or writer_format_for(path))(path, sensor_size, **options)
+
+
+def write_events(path: os.PathLike | str, events: np.ndarray, sensor_size, *, format: str | None = None,
+                 **options) -> None:
+    """Write one array of events to a file."""
+    with open_writer(path, sensor_size, format=format, **options) as writer:
+        writer.write(events)

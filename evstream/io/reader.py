@@ -1,0 +1,163 @@
+"""Base class of every format reader: bounded-memory streaming by count or time, and seek.
+
+A format module subclasses :class:`EventReader` and implements only :meth:`_blocks`
+(decoded events in file order, a bounded block at a time) and, when the format has an
+index, :meth:`_blocks_from`. Everything a user calls (``chunks``, ``time_windows``,
+``seek``, ``read``) is written once here, and every block passes the same checks:
+coordinates inside the sensor, time never going backwards.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+
+from evstream.events import EVENT_DTYPE, EventFileError, empty_events
+
+BLOCK_EVENTS = 1 << 20
+"""Upper bound of events a reader decodes at once (16 MiB of events): memory is bounded by it."""
+
+
+class EventReader:
+    """A file of events opened for streaming. Use as a context manager.
+
+    Attributes:
+        path: the file.
+        format: short format name (``"evt3"``, ``"aedat4"``, ...).
+        sensor_size: ``(W, H, 2)``.
+    """
+
+    format: ClassVar[str] = ""
+
+    def __init__(self, path: os.PathLike | str, *, strict: bool = False):
+        self.path = Path(path)
+        self.strict = strict
+        self.sensor_size: tuple[int, int, int] = (0, 0, 2)
+        self._seek_us: int | None = None
+
+    # --- what a format implements -------------------------------------------------------
+    def _blocks(self) -> Iterator[tuple[np.ndarray, int]]:
+        """Yield ``(events, byte_offset)`` in file order, each block at most ~BLOCK_EVENTS long."""
+        raise NotImplementedError(f"{type(self).__name__} must implement _blocks")
+
+    def _blocks_from(self, t_us: int) -> Iterator[tuple[np.ndarray, int]]:
+        """Like :meth:`_blocks`, but may skip blocks that end before ``t_us`` (formats with an index)."""
+        return self._blocks()
+
+    def close(self) -> None:
+        """Release the file (formats holding a handle override this)."""
+
+    # --- public API ------------------------------------------------------------------------
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self.path)!r}, format={self.format!r}, sensor_size={self.sensor_size})"
+
+    def seek(self, t_us: int) -> None:
+        """Make the next read start at the first event whose time is at or after ``t_us``."""
+        self._seek_us = int(t_us)
+
+    def rewind(self) -> None:
+        """Make the next read start at the first event of the file."""
+        self._seek_us = None
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        """Checked, non-empty event blocks from the current position (block sizes are the format's)."""
+        last_t = np.iinfo(np.int64).min
+        start = self._seek_us
+        blocks = self._blocks() if start is None else self._blocks_from(start)
+        for events, offset in blocks:
+            if start is not None:
+                if len(events) == 0 or events["t"][-1] < start:
+                    continue
+                events = events[np.searchsorted(events["t"], start, side="left"):]
+                start = None
+            if len(events) == 0:
+                continue
+            self._check(events, offset, last_t)
+            last_t = int(events["t"][-1])
+            yield events
+
+    def read(self) -> np.ndarray:
+        """All events from the current position to the end of the file."""
+        parts = list(self)
+        return np.concatenate(parts) if parts else empty_events()
+
+    def chunks(self, n: int) -> Iterator[np.ndarray]:
+        """Consecutive arrays of exactly ``n`` events (the last one may be shorter)."""
+        if n <= 0:
+            raise ValueError(f"chunks: n must be positive, got {n}")
+        pending: list[np.ndarray] = []
+        have = 0
+        for block in self:
+            while have + len(block) >= n:
+                take = n - have
+                pending.append(block[:take])
+                yield np.concatenate(pending) if len(pending) > 1 else pending[0]
+                block = block[take:]
+                pending, have = [], 0
+            if len(block):
+                pending.append(block)
+                have += len(block)
+        if have:
+            yield np.concatenate(pending) if len(pending) > 1 else pending[0]
+
+    def time_windows(self, window_us: int) -> Iterator[np.ndarray]:
+        """Consecutive windows ``[t0 + k*window_us, t0 + (k+1)*window_us)``, empty ones included.
+
+        ``t0`` is the seek position when one is set, else the first event's time. The last
+        window is the one holding the last event.
+        """
+        window_us = int(window_us)
+        if window_us <= 0:
+            raise ValueError(f"time_windows: window_us must be positive, got {window_us}")
+        pending: list[np.ndarray] = []
+        edge = None  # end of the window being filled
+        for block in self:
+            t = block["t"]
+            if edge is None:
+                edge = (int(t[0]) if self._seek_us is None else self._seek_us) + window_us
+            n_edges = (int(t[-1]) - edge) // window_us + 1 if t[-1] >= edge else 0
+            cuts = np.searchsorted(t, edge + window_us * np.arange(n_edges, dtype=np.int64), side="left")
+            begin = 0
+            for cut in cuts:
+                pending.append(block[begin:cut])
+                yield np.concatenate(pending) if len(pending) > 1 else pending[0]
+                pending, begin = [], cut
+            pending.append(block[begin:])
+            edge += window_us * n_edges
+        if pending:
+            yield np.concatenate(pending) if len(pending) > 1 else pending[0]
+
+    # --- checks ----------------------------------------------------------------------------
+    def _check(self, events: np.ndarray, offset: int, last_t: int) -> None:
+        """Reject out-of-sensor coordinates and backwards time, naming the block's byte offset."""
+        if events.dtype != EVENT_DTYPE:
+            raise TypeError(f"{type(self).__name__} produced dtype {events.dtype}, expected EVENT_DTYPE")
+        width, height = self.sensor_size[:2]
+        bad = np.flatnonzero((events["x"] >= width) | (events["y"] >= height))
+        if bad.size:
+            e = events[bad[0]]
+            raise EventFileError(
+                self.path,
+                f"event ({e['x']}, {e['y']}) at t={e['t']} us is outside the {width}x{height} sensor "
+                f"(event {bad[0]} of the block read from here)",
+                offset,
+            )
+        t = events["t"]
+        if t[0] < last_t or (len(t) > 1 and np.any(t[1:] < t[:-1])):
+            i = 0 if t[0] < last_t else int(np.flatnonzero(t[1:] < t[:-1])[0]) + 1
+            before = last_t if i == 0 else int(t[i - 1])
+            raise EventFileError(
+                self.path,
+                f"time goes backwards: event {i} of the block read from here has t={t[i]} us after t={before} us",
+                offset,
+            )

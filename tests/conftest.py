@@ -1,0 +1,41 @@
+"""Shared fixtures: where the shared recordings are, and reference decodes as EVENT_DTYPE."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from evstream import EVENT_DTYPE
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+RECORDINGS = SHARED / "recordings"
+VECTORS = SHARED / "vectors"
+
+
+def load_reference(path: Path) -> np.ndarray:
+    """A peer reference decode (packed x, y, t, p:u1) converted to EVENT_DTYPE."""
+    ref = np.load(path)
+    out = np.empty(len(ref), dtype=EVENT_DTYPE)
+    for name in ("x", "y", "t", "p"):
+        out[name] = ref[name]
+    return out
+
+
+@pytest.fixture(scope="session")
+def shared() -> Path:
+    if not SHARED.is_dir():
+        pytest.skip(f"shared test data not found at {SHARED}")
+    return SHARED
+
+
+def synthetic_events(n: int, width: int = 346, height: int = 260, seed: int = 0, rate_hz: float = 1e6) -> np.ndarray:
+    """Random time-sorted events (for writers, kernels and round trips)."""
+    rng = np.random.default_rng(seed)
+    events = np.empty(n, dtype=EVENT_DTYPE)
+    events["x"] = rng.integers(0, width, n)
+    events["y"] = rng.integers(0, height, n)
+    events["t"] = np.cumsum(rng.exponential(1e6 / rate_hz, n)).astype(np.int64)
+    events["p"] = rng.integers(0, 2, n)
+    return events
