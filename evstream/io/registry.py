@@ -30,11 +30,15 @@ WRITERS = {
     "evt3": "evstream.io.evt3:Evt3Writer",
     "aedat4": "evstream.io.aedat4:Aedat4Writer",
     "npz": "evstream.io.npz:NpzWriter",
+    "aedat2": "evstream.io.aedat2:Aedat2Writer",
+    "aedat31": "evstream.io.aedat31:Aedat31Writer",
+    "atis_bin": "evstream.io.atis_bin:AtisBinWriter",
+    "mvsec": "evstream.io.hdf5_datasets:MvsecWriter",
 }
 """Format name -> writer class, imported on first use."""
 
 WRITER_SUFFIXES = {".h5": "evstream_h5", ".hdf5": "evstream_h5", ".dat": "dat", ".aedat4": "aedat4",
-                   ".npz": "npz", ".raw": "evt3"}
+                   ".npz": "npz", ".raw": "evt3", ".bin": "atis_bin"}
 """Default output format by file suffix (``.raw`` is EVT 3.0 unless ``format="evt2"``)."""
 
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
