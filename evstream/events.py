@@ -21,6 +21,15 @@ def empty_events(n: int = 0) -> np.ndarray:
     return np.empty(n, dtype=EVENT_DTYPE)
 
 
+def concat_events(parts: list[np.ndarray]) -> np.ndarray:
+    """Concatenate event arrays as raw bytes (numpy's field-by-field copy of the packed dtype is ~10x slower)."""
+    if len(parts) == 1:
+        return parts[0]
+    if not parts:
+        return empty_events()
+    return np.concatenate([np.ascontiguousarray(part).view(np.uint8) for part in parts]).view(EVENT_DTYPE)
+
+
 def make_events(x, y, t, p) -> np.ndarray:
     """Build an event array from four equally long columns (copied into :data:`EVENT_DTYPE`)."""
     columns = [np.asarray(c) for c in (x, y, t, p)]

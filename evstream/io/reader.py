@@ -16,7 +16,8 @@ from typing import ClassVar
 
 import numpy as np
 
-from evstream.events import EVENT_DTYPE, EventFileError, empty_events
+from evstream._jit import kernel
+from evstream.events import EVENT_DTYPE, EventFileError, concat_events
 
 BLOCK_EVENTS = 1 << 20
 """Upper bound of events a reader decodes at once (16 MiB of events): memory is bounded by it."""
@@ -88,8 +89,7 @@ class EventReader:
 
     def read(self) -> np.ndarray:
         """All events from the current position to the end of the file."""
-        parts = list(self)
-        return np.concatenate(parts) if parts else empty_events()
+        return concat_events(list(self))
 
     def chunks(self, n: int) -> Iterator[np.ndarray]:
         """Consecutive arrays of exactly ``n`` events (the last one may be shorter)."""
@@ -101,14 +101,14 @@ class EventReader:
             while have + len(block) >= n:
                 take = n - have
                 pending.append(block[:take])
-                yield np.concatenate(pending) if len(pending) > 1 else pending[0]
+                yield concat_events(pending)
                 block = block[take:]
                 pending, have = [], 0
             if len(block):
                 pending.append(block)
                 have += len(block)
         if have:
-            yield np.concatenate(pending) if len(pending) > 1 else pending[0]
+            yield concat_events(pending)
 
     def time_windows(self, window_us: int) -> Iterator[np.ndarray]:
         """Consecutive windows ``[t0 + k*window_us, t0 + (k+1)*window_us)``, empty ones included.
@@ -130,12 +130,12 @@ class EventReader:
             begin = 0
             for cut in cuts:
                 pending.append(block[begin:cut])
-                yield np.concatenate(pending) if len(pending) > 1 else pending[0]
+                yield concat_events(pending)
                 pending, begin = [], cut
             pending.append(block[begin:])
             edge += window_us * n_edges
         if pending:
-            yield np.concatenate(pending) if len(pending) > 1 else pending[0]
+            yield concat_events(pending)
 
     # --- checks ----------------------------------------------------------------------------
     def _check(self, events: np.ndarray, offset: int, last_t: int) -> None:
@@ -143,21 +143,35 @@ class EventReader:
         if events.dtype != EVENT_DTYPE:
             raise TypeError(f"{type(self).__name__} produced dtype {events.dtype}, expected EVENT_DTYPE")
         width, height = self.sensor_size[:2]
-        bad = np.flatnonzero((events["x"] >= width) | (events["y"] >= height))
-        if bad.size:
-            e = events[bad[0]]
+        bad, kind = _first_bad_event(events, width, height, last_t)
+        if kind == 1:
+            e = events[bad]
             raise EventFileError(
                 self.path,
                 f"event ({e['x']}, {e['y']}) at t={e['t']} us is outside the {width}x{height} sensor "
-                f"(event {bad[0]} of the block read from here)",
+                f"(event {bad} of the block read from here)",
                 offset,
             )
-        t = events["t"]
-        if t[0] < last_t or (len(t) > 1 and np.any(t[1:] < t[:-1])):
-            i = 0 if t[0] < last_t else int(np.flatnonzero(t[1:] < t[:-1])[0]) + 1
-            before = last_t if i == 0 else int(t[i - 1])
+        if kind == 2:
+            before = last_t if bad == 0 else int(events["t"][bad - 1])
             raise EventFileError(
                 self.path,
-                f"time goes backwards: event {i} of the block read from here has t={t[i]} us after t={before} us",
+                f"time goes backwards: event {bad} of the block read from here has t={events['t'][bad]} us "
+                f"after t={before} us",
                 offset,
             )
+
+
+@kernel
+def _first_bad_event(events, width, height, last_t):
+    """(index, kind) of the first event outside the sensor (kind 1) or earlier than its
+    predecessor (kind 2); (-1, 0) when every event is fine. One pass, for every block read."""
+    prev = last_t
+    for i in range(events.shape[0]):
+        if events[i]["x"] >= width or events[i]["y"] >= height:
+            return i, 1
+        t = events[i]["t"]
+        if t < prev:
+            return i, 2
+        prev = t
+    return -1, 0

@@ -1,0 +1,135 @@
+"""Decode speed of every evstream reader beside the fastest peers, measured in the same run.
+
+Generates one file of N random events (default 10 M) per format with evstream's writers, then
+times full decodes to numpy (best of --repeat runs) by evstream and by the peers installed:
+expelliarmus (DAT, EVT 2.0, EVT 3.0), evlib (EVT 2.0/3.0, HDF5), dv-processing and the ``aedat``
+package (AEDAT 4), tonic (AEDAT 2.0 DVS128, ATIS .bin). A plain ``np.fromfile`` of the same
+bytes is the memory-speed ceiling.
+
+    python benchmarks/bench_io.py [--events 10000000] [--repeat 3] [--formats dat,evt2,...]
+
+Note: expelliarmus's EVT 3.0 times are wrong (it adds 4096 us when TIME_LOW steps back), so its
+EVT 3.0 speed is that of a decoder that does less work than a correct one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+import evstream
+
+# format -> (file name, sensor size, extra writer options)
+FORMATS = {
+    "dat": ("bench.dat", (304, 240, 2), {}),
+    "evt2": ("bench_evt2.raw", (640, 480, 2), {"format": "evt2"}),
+    "evt3": ("bench_evt3.raw", (1280, 720, 2), {"format": "evt3"}),
+    "aedat4": ("bench.aedat4", (346, 260, 2), {}),
+    "aedat2": ("bench.aedat", (128, 128, 2), {"format": "aedat2"}),
+    "atis_bin": ("bench.bin", (240, 180, 2), {}),
+    "evstream_h5": ("bench.h5", (346, 260, 2), {}),
+}
+
+
+def random_events(n: int, sensor_size, seed: int = 0) -> np.ndarray:
+    """Time-sorted random events at ~2 M events/s (several events may share a microsecond)."""
+    rng = np.random.default_rng(seed)
+    events = np.empty(n, dtype=evstream.EVENT_DTYPE)
+    events["x"] = rng.integers(0, sensor_size[0], n)
+    events["y"] = rng.integers(0, sensor_size[1], n)
+    events["t"] = np.sort(rng.integers(0, n // 2, n))
+    events["p"] = rng.integers(0, 2, n)
+    return events
+
+
+def best_of(fn, repeat: int) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def peers_for(fmt: str):
+    """(name, decode function) of every peer available for a format."""
+    peers = []
+    if fmt in ("dat", "evt2", "evt3"):
+        try:
+            import expelliarmus
+
+            peers.append(("expelliarmus", lambda p: expelliarmus.Wizard(encoding=fmt).read(p)))
+        except ImportError:
+            pass
+    if fmt in ("evt2", "evt3", "evstream_h5"):
+        try:
+            import evlib
+
+            peers.append(("evlib", lambda p: evlib.load_events(str(p)).collect()))
+        except ImportError:
+            pass
+    if fmt == "aedat4":
+        try:
+            import dv_processing as dv
+
+            def dv_read(p):
+                rec = dv.io.MonoCameraRecording(str(p))
+                parts = []
+                while rec.isRunning():
+                    batch = rec.getNextEventBatch()
+                    if batch is not None:
+                        parts.append(batch.numpy())
+                return parts
+
+            peers.append(("dv-processing", dv_read))
+        except ImportError:
+            pass
+        try:
+            import aedat
+
+            peers.append(("aedat", lambda p: [pk["events"] for pk in aedat.Decoder(p) if "events" in pk]))
+        except ImportError:
+            pass
+    if fmt in ("aedat2", "atis_bin"):
+        import tonic.io
+
+        reader = tonic.io.read_dvs_128 if fmt == "aedat2" else tonic.io.read_mnist_file
+        peers.append(("tonic", lambda p: reader(str(p))))
+    return peers
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=10_000_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--formats", default=",".join(FORMATS))
+    args = parser.parse_args()
+    print(f"{'format':<12} {'decoder':<14} {'M events/s':>11} {'vs evstream':>12}")
+    with tempfile.TemporaryDirectory() as tmp:
+        for fmt in args.formats.split(","):
+            name, sensor_size, options = FORMATS[fmt]
+            path = Path(tmp) / name
+            events = random_events(args.events, sensor_size)
+            evstream.write_events(path, events, sensor_size, **options)
+            n = len(evstream.read_events(path))  # also compiles/caches the kernels
+            assert n == len(events), f"{fmt}: read {n} of {len(events)} events"
+            rows = [("evstream", best_of(lambda: evstream.read_events(path), args.repeat))]
+            rows.append(("np.fromfile", best_of(lambda: np.fromfile(path, dtype=np.uint8), args.repeat)))
+            for peer, decode in peers_for(fmt):
+                try:
+                    decode(path)
+                    rows.append((peer, best_of(lambda: decode(path), args.repeat)))
+                except Exception as err:  # a peer that cannot read the file is reported, not fatal
+                    print(f"{fmt:<12} {peer:<14} failed: {type(err).__name__}: {str(err)[:60]}")
+            ours = rows[0][1]
+            for decoder, seconds in rows:
+                print(f"{fmt:<12} {decoder:<14} {n / seconds / 1e6:>11.1f} {seconds / ours:>11.2f}x")
+            path.unlink()
+
+
+if __name__ == "__main__":
+    main()
