@@ -55,6 +55,16 @@ def best_of(fn, repeat: int) -> float:
     return best
 
 
+def _tonic_dvs128(path):
+    """tonic's AEDAT 2.0 word reader plus the DVS128 bit layout (tonic 1.7's read_dvs_128 is broken)."""
+    import tonic.io
+
+    version, start, *_ = tonic.io.read_aedat_header_from_file(str(path))
+    words = tonic.io.get_aer_events_from_file(str(path), version, start)
+    address = words["address"]
+    return 127 - ((address & 0xFE) >> 1), (address & 0x7F00) >> 8, words["timeStamp"], 1 - (address & 1)
+
+
 def peers_for(fmt: str):
     """(name, decode function) of every peer available for a format."""
     peers = []
@@ -94,11 +104,12 @@ def peers_for(fmt: str):
             peers.append(("aedat", lambda p: [pk["events"] for pk in aedat.Decoder(p) if "events" in pk]))
         except ImportError:
             pass
-    if fmt in ("aedat2", "atis_bin"):
+    if fmt == "aedat2":
+        peers.append(("tonic", _tonic_dvs128))
+    if fmt == "atis_bin":
         import tonic.io
 
-        reader = tonic.io.read_dvs_128 if fmt == "aedat2" else tonic.io.read_mnist_file
-        peers.append(("tonic", lambda p: reader(str(p))))
+        peers.append(("tonic", lambda p: tonic.io.read_mnist_file(str(p), dtype=tonic.io.events_struct)))
     return peers
 
 
