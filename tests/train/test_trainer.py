@@ -1,0 +1,101 @@
+"""The trainer lowers the loss, resumes to the same weights after a kill, and DDP follows one process."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import pytest
+import torch
+import torch.multiprocessing as mp
+from torch import nn
+
+from evstream.train.checkpoint import load
+from evstream.train.trainer import TrainConfig, Trainer
+
+
+class BlobsTask:
+    """Three Gaussian blobs in 8-D: a small classification task with a dropout net."""
+
+    metric = "accuracy"
+    metric_mode = "max"
+
+    def build_model(self):
+        return nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Dropout(0.1), nn.Linear(32, 3))
+
+    def datasets(self):
+        g = torch.Generator().manual_seed(123)
+        centres = torch.randn(3, 8, generator=g) * 2
+        labels = torch.arange(96) % 3
+        x = centres[labels] + torch.randn(96, 8, generator=g)
+        data = torch.utils.data.TensorDataset(x, labels)
+        return data, data
+
+    def loss(self, model, batch, device):
+        x, y = batch
+        return nn.functional.cross_entropy(model(x.to(device)), y.to(device))
+
+    def evaluate(self, model, loader, device):
+        correct = sum(int((model(x).argmax(1) == y).sum()) for x, y in loader)
+        return {"accuracy": correct / len(loader.dataset)}
+
+
+def _config(tmp_path, **kw):
+    return TrainConfig(epochs=4, batch_size=16, lr=0.01, optimizer="sgd", momentum=0.9, out_dir=str(tmp_path),
+                       progress=False, **kw)
+
+
+def test_training_lowers_the_loss_and_writes_logs(tmp_path):
+    history = Trainer(BlobsTask(), _config(tmp_path)).fit()
+    assert history[-1]["train_loss"] < 0.5 * history[0]["train_loss"]
+    assert history[-1]["accuracy"] > 0.9
+    assert (tmp_path / "last.pt").exists() and (tmp_path / "best.pt").exists()
+    assert (tmp_path / "log.csv").read_text().splitlines()[0].startswith("epoch,train_loss,lr")
+
+
+def test_kill_mid_epoch_then_resume_gives_the_same_weights(tmp_path):
+    reference = Trainer(BlobsTask(), _config(tmp_path / "ref"))
+    reference.fit()
+
+    def die(epoch, step):
+        if epoch == 2 and step == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(BlobsTask(), _config(tmp_path / "run"), on_step=die).fit()
+    assert load(tmp_path / "run" / "last.pt")["epoch"] == 1
+    resumed = Trainer(BlobsTask(), _config(tmp_path / "run"))
+    resumed.fit(resume=True)
+    for a, b in zip(reference.model.state_dict().values(), resumed.model.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert len(resumed.history) == 4
+
+
+def _ddp_worker(rank, port, out_dir):
+    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE="2", MASTER_ADDR="127.0.0.1",
+                      MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    config = TrainConfig(epochs=3, batch_size=16, lr=0.01, optimizer="sgd", momentum=0.9, out_dir=out_dir,
+                         progress=False)
+    Trainer(NoDropoutTask(), config).fit()
+    torch.distributed.destroy_process_group()
+
+
+class NoDropoutTask(BlobsTask):
+    def build_model(self):
+        return nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 3))
+
+
+@pytest.mark.slow
+def test_two_process_ddp_agrees_with_one_process(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mp.spawn(_ddp_worker, args=(port, str(tmp_path / "ddp")), nprocs=2, join=True)
+    single = Trainer(NoDropoutTask(), TrainConfig(epochs=3, batch_size=16, lr=0.01, optimizer="sgd", momentum=0.9,
+                                                  out_dir=str(tmp_path / "one"), progress=False))
+    single.fit()
+    ddp_state = load(tmp_path / "ddp" / "last.pt")["model"]
+    for key, value in single.model.state_dict().items():
+        torch.testing.assert_close(ddp_state["module." + key] if "module." + key in ddp_state else ddp_state[key],
+                                   value, rtol=1e-5, atol=1e-6)
