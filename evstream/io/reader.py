@@ -10,6 +10,7 @@ coordinates inside the sensor, time never going backwards.
 from __future__ import annotations
 
 import os
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
@@ -23,7 +24,7 @@ BLOCK_EVENTS = 1 << 20
 """Upper bound of events a reader decodes at once (16 MiB of events): memory is bounded by it."""
 
 
-class EventReader:
+class EventReader(ABC):
     """A file of events opened for streaming. Use as a context manager.
 
     Attributes:
@@ -41,9 +42,9 @@ class EventReader:
         self._seek_us: int | None = None
 
     # --- what a format implements -------------------------------------------------------
+    @abstractmethod
     def _blocks(self) -> Iterator[tuple[np.ndarray, int]]:
         """Yield ``(events, byte_offset)`` in file order, each block at most ~BLOCK_EVENTS long."""
-        raise NotImplementedError(f"{type(self).__name__} must implement _blocks")
 
     def _blocks_from(self, t_us: int) -> Iterator[tuple[np.ndarray, int]]:
         """Like :meth:`_blocks`, but may skip blocks that end before ``t_us`` (formats with an index)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import ClassVar
 
@@ -11,7 +12,7 @@ import numpy as np
 from evstream.events import EVENT_DTYPE, as_events, check_sensor_size
 
 
-class EventWriter:
+class EventWriter(ABC):
     """A file being written batch after batch. Batches must be time-sorted, in EVENT_DTYPE.
 
     A format module implements :meth:`_write` (one validated batch) and :meth:`_finish`.
@@ -53,8 +54,10 @@ class EventWriter:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    @abstractmethod
     def _write(self, events: np.ndarray) -> None:
-        raise NotImplementedError(f"{type(self).__name__} must implement _write")
+        """Append one validated, contiguous, time-sorted batch to the file."""
 
+    @abstractmethod
     def _finish(self) -> None:
-        raise NotImplementedError(f"{type(self).__name__} must implement _finish")
+        """Flush and close the file."""
