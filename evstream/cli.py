@@ -76,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_COMMAND_MODULES: list[str] = []
+_COMMAND_MODULES = ["evstream.train.commands"]
 """Modules whose ``register(subparsers)`` adds further subcommands."""
 
 
