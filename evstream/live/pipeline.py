@@ -69,6 +69,8 @@ class Pipeline:
                  model: Callable[[np.ndarray], Any] | None = None, max_lag_ms: float = 150.0):
         self.source, self.window_us, self.filters, self.model = source, int(window_us), list(filters), model
         self.max_lag_s = max_lag_ms / 1e3
+        self.model_enabled = True  # toggled from the GUI
+        self.filters_enabled = True
         self.results = LatestSlot()
         self.stats = PipelineStats()
         self.error: BaseException | None = None
@@ -115,8 +117,9 @@ class Pipeline:
             if self._stop.is_set():
                 return
             events = batch.events
-            for f in self.filters:
-                events = f(events)
+            if self.filters_enabled:
+                for f in self.filters:
+                    events = f(events)
             if len(events):
                 pending.append(events)
             if window_end is None:
@@ -139,7 +142,7 @@ class Pipeline:
             stats.dropped_windows += 1
             return
         start = time.monotonic()
-        output = self.model(window) if self.model is not None else None
+        output = self.model(window) if self.model is not None and self.model_enabled else None
         done = time.monotonic()
         latency = (done - arrived) * 1e3
         stats.windows += 1
