@@ -98,17 +98,19 @@ def _prophesee_header_format(head: bytes) -> str | None:
 
 
 def _hdf5_layout(path: Path) -> str:
-    import h5py
-    import hdf5plugin  # noqa: F401  (registers Blosc & co. before any dataset is opened: DSEC#3)
+    from evstream.io.hdf5_datasets import HDF5_DAMAGE, open_hdf5  # h5py and hdf5plugin only when needed
 
-    with h5py.File(path, "r") as f:
-        if f.attrs.get("evstream_format") is not None:
-            return "evstream_h5"
-        if "davis" in f and any(f"davis/{cam}/events" in f for cam in ("left", "right")):
-            return "mvsec"
-        if "events/x" in f and "events/t" in f:
-            return "dsec"
-        keys = list(f.keys())
+    try:
+        with open_hdf5(path) as f:
+            if f.attrs.get("evstream_format") is not None:
+                return "evstream_h5"
+            if "davis" in f and any(f"davis/{cam}/events" in f for cam in ("left", "right")):
+                return "mvsec"
+            if "events/x" in f and "events/t" in f:
+                return "dsec"
+            keys = list(f.keys())
+    except HDF5_DAMAGE as err:
+        raise EventFileError(path, f"damaged HDF5 file ({err})") from err
     raise EventFileError(path, f"HDF5 file without a known event layout (top-level keys {keys}); "
                          "expected MVSEC davis/<camera>/events, DSEC events/{x,y,t,p} or an evstream recording")
 
