@@ -1,0 +1,429 @@
+"""AEDAT 4.0 (iniVation DV) reader and writer: the event stream of a DV recording.
+
+Layout: ``#!AER-DAT4.0\\r\\n``, an int32 length and the IOHeader FlatBuffer (compression,
+data-table position, an XML info node listing the streams), then packets: int32 stream id,
+int32 size and the (compressed) size-prefixed packet FlatBuffer. An event packet is a vector
+of 16-byte structs (int64 t, int16 x, int16 y, bool polarity, 3 bytes padding). The
+FileDataTable at the end lists every packet's data offset, stream, element count and time
+span; the reader uses it to seek, and scans packet headers when it is missing (-1, or lost
+because the file was cut). One event stream is read (the first, or ``stream_id=``); frames,
+IMU and trigger packets are skipped without being decompressed.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from xml.sax.saxutils import escape
+
+import lz4.frame
+import numpy as np
+import zstandard
+
+from evstream._jit import kernel
+from evstream.events import EventFileError, empty_events, report_truncation
+from evstream.io import flatbuffers_lite as fb
+from evstream.io.reader import BLOCK_EVENTS, EventReader
+from evstream.io.writer import EventWriter
+
+MAGIC = b"#!AER-DAT4.0\r\n"
+COMPRESSIONS = ("none", "lz4", "lz4_high", "zstd", "zstd_high")
+"""IOHeader compression enum values 0..4, by name."""
+PACKET_EVENTS = 1 << 15
+"""Events per packet the writer emits (512 KiB of structs before compression)."""
+
+_EVENT_BYTES = 16
+_MAX_COORDINATE = (1 << 15) - 1
+_PACKET_HEADER = struct.Struct("<ii")
+_PREFIX = struct.Struct("<I")
+_DATA_START = len(MAGIC) + 4
+
+
+@dataclass(frozen=True)
+class StreamInfo:
+    """One stream of the info node: id, type identifier ("EVTS", "FRME", ...) and size when given."""
+
+    id: int
+    type: str
+    width: int | None
+    height: int | None
+
+
+def parse_streams(info: bytes) -> list[StreamInfo]:
+    """The streams listed under ``outInfo`` in an IOHeader info node (XML)."""
+    root = ET.fromstring(info.rstrip(b"\0 \t\r\n"))
+    out_info = root.find("node[@name='outInfo']")
+    if out_info is None:
+        raise ValueError("info node has no outInfo node")
+    streams = []
+    for node in out_info.findall("node"):
+        attrs = {a.get("key"): (a.text or "") for a in node.findall("attr")}
+        size = {a.get("key"): a.text for a in node.findall("node[@name='info']/attr")}
+        dims = [int(size[k]) if size.get(k) else None for k in ("sizeX", "sizeY")]
+        streams.append(StreamInfo(int(node.get("name")), attrs.get("typeIdentifier", ""), *dims))
+    return streams
+
+
+def _decompress(data: bytes, compression: str) -> bytes:
+    """Undo a packet's compression; raises ValueError on a corrupt or incomplete stream."""
+    try:
+        if compression.startswith("lz4"):
+            return lz4.frame.decompress(data)
+        if compression.startswith("zstd"):
+            stream = zstandard.ZstdDecompressor().decompressobj()
+            out = stream.decompress(data)
+            if not stream.eof:
+                raise ValueError("zstd frame is incomplete")
+            return out
+    except (RuntimeError, MemoryError, zstandard.ZstdError) as err:  # MemoryError: a corrupt frame size
+        raise ValueError(f"{compression} decompression failed: {err}") from err
+    return data
+
+
+def _size_prefixed(raw: bytes) -> memoryview:
+    """The FlatBuffer inside a size-prefixed buffer."""
+    if len(raw) < 8:
+        raise fb.FlatBufferError(f"buffer of {len(raw)} bytes is too short", 0)
+    size = _PREFIX.unpack_from(raw)[0]
+    if size > len(raw) - 4:
+        raise fb.FlatBufferError(f"size prefix {size} exceeds the {len(raw) - 4} bytes present", 0)
+    return memoryview(raw)[4:4 + size]
+
+
+@kernel
+def _unpack_events(words, x, y, t, p):
+    """Event structs seen as int64 pairs (t; x | y << 16 | polarity << 32) -> our columns."""
+    for i in range(t.shape[0]):
+        t[i] = words[2 * i]
+        packed = words[2 * i + 1]
+        x[i] = packed & 0xFFFF
+        y[i] = (packed >> 16) & 0xFFFF
+        p[i] = 1 if (packed >> 32) & 0xFF else 0
+
+
+@kernel
+def _pack_events(x, y, t, p, words):
+    """Our columns -> event structs as int64 pairs (padding bytes zero)."""
+    for i in range(t.shape[0]):
+        words[2 * i] = t[i]
+        words[2 * i + 1] = np.int64(x[i]) | (np.int64(y[i]) << 16) | (np.int64(p[i] != 0) << 32)
+
+
+class Aedat4Reader(EventReader):
+    """An AEDAT 4.0 file's event stream.
+
+    Args:
+        path: the ``.aedat4`` file.
+        stream_id: which event stream to read (default: the first ``EVTS`` stream).
+        strict: raise :class:`EventFileError` instead of warning when the file is cut short.
+
+    Attributes:
+        streams: every stream of the file (:class:`StreamInfo`), events or not.
+        stream_id: the event stream read.
+        compression: the packets' compression (one of :data:`COMPRESSIONS`).
+
+    Example:
+        >>> with Aedat4Reader("recording.aedat4") as reader:  # doctest: +SKIP
+        ...     reader.seek(reader.data_table()["t_start"][0] + 1_000_000)
+        ...     for window in reader.time_windows(10_000):
+        ...         ...
+    """
+
+    format = "aedat4"
+
+    def __init__(self, path: os.PathLike | str, *, stream_id: int | None = None, strict: bool = False):
+        super().__init__(path, strict=strict)
+        try:
+            self._file = open(self.path, "rb")
+        except OSError as err:
+            raise EventFileError(self.path, f"cannot open: {err.strerror}") from err
+        try:
+            self._read_header(stream_id)
+        except BaseException:
+            self._file.close()
+            raise
+
+    def close(self) -> None:
+        self._file.close()
+
+    # --- header ------------------------------------------------------------------------------
+    def _read_header(self, stream_id: int | None) -> None:
+        head = self._file.read(_DATA_START)
+        if not head.startswith(MAGIC):
+            raise EventFileError(self.path, f"not an AEDAT 4.0 file (starts with {head[:len(MAGIC)]!r})", 0)
+        if len(head) < _DATA_START:
+            raise EventFileError(self.path, "file ends before the IOHeader length", len(MAGIC))
+        size = struct.unpack_from("<i", head, len(MAGIC))[0]
+        self._file_size = os.fstat(self._file.fileno()).st_size
+        if size <= 0 or _DATA_START + size > self._file_size:
+            raise EventFileError(self.path, f"IOHeader length {size} does not fit the {self._file_size}-byte file",
+                                 len(MAGIC))
+        buf = self._file.read(size)
+        try:
+            root = fb.root_table(buf, b"IOHE")
+            code = fb.scalar(buf, root, 0, "i", 0)
+            table_pos = fb.scalar(buf, root, 1, "q", -1)
+            info = fb.string(buf, root, 2)
+        except fb.FlatBufferError as err:
+            raise EventFileError(self.path, f"bad IOHeader: {err}", _DATA_START) from err
+        if not 0 <= code < len(COMPRESSIONS):
+            raise EventFileError(self.path, f"unknown compression code {code} in the IOHeader", _DATA_START)
+        self.compression = COMPRESSIONS[code]
+        try:
+            self.streams = parse_streams(info or b"")
+        except (ET.ParseError, ValueError, TypeError) as err:
+            raise EventFileError(self.path, f"bad info node in the IOHeader: {err}", _DATA_START) from err
+        self._pick_stream(stream_id)
+        self._data_start = _DATA_START + size
+        if table_pos >= 0 and table_pos < self._data_start:
+            raise EventFileError(self.path, f"data table position {table_pos} lies inside the header", _DATA_START)
+        self._has_table = 0 <= table_pos < self._file_size
+        self._table_pos = table_pos
+        self._data_end = table_pos if self._has_table else self._file_size
+        self._table: np.ndarray | None = None
+
+    def _pick_stream(self, stream_id: int | None) -> None:
+        events = [s for s in self.streams if s.type == "EVTS"]
+        listing = ", ".join(f"{s.id}: {s.type}" for s in self.streams) or "none"
+        if stream_id is not None:
+            events = [s for s in events if s.id == stream_id]
+        if not events:
+            wanted = "no event stream" if stream_id is None else f"no event stream with id {stream_id}"
+            raise EventFileError(self.path, f"{wanted} (streams {listing})", _DATA_START)
+        stream = events[0]
+        if not stream.width or not stream.height:
+            raise EventFileError(self.path, f"event stream {stream.id} has no sizeX/sizeY in its info node",
+                                 _DATA_START)
+        self.stream_id = stream.id
+        self.sensor_size = (stream.width, stream.height, 2)
+
+    # --- packets -----------------------------------------------------------------------------
+    def _packets(self, pos: int):
+        """``(header offset, compressed data)`` of the event stream's packets from ``pos`` on."""
+        end = self._data_end
+        while pos < end:
+            self._file.seek(pos)
+            header = self._file.read(_PACKET_HEADER.size)
+            if len(header) < _PACKET_HEADER.size:
+                report_truncation(self.path, pos, "file ends inside a packet header", self.strict)
+                return
+            stream, size = _PACKET_HEADER.unpack(header)
+            if size < 0:
+                raise EventFileError(self.path, f"packet of stream {stream} has negative size {size}", pos)
+            if pos + _PACKET_HEADER.size + size > end:
+                if self._has_table:
+                    raise EventFileError(self.path, f"packet of stream {stream} ({size} bytes) runs past the end "
+                                         f"of the packet data at byte {end}", pos)
+                report_truncation(self.path, pos, f"file ends inside a packet of stream {stream} ({size} bytes "
+                                  f"declared, {end - pos - _PACKET_HEADER.size} present)", self.strict)
+                return
+            if stream == self.stream_id:
+                yield pos, self._file.read(size)
+            pos += _PACKET_HEADER.size + size
+
+    def _words(self, offset: int, data: bytes) -> np.ndarray:
+        """A packet's event structs as int64 pairs, every size and offset checked."""
+        try:
+            raw = _decompress(data, self.compression)
+        except ValueError as err:
+            raise EventFileError(self.path, f"corrupt packet: {err}", offset) from err
+        try:
+            buf = _size_prefixed(raw)
+            start, n = fb.vector(buf, fb.root_table(buf, b"EVTS"), 0, _EVENT_BYTES)
+        except fb.FlatBufferError as err:
+            raise EventFileError(self.path, f"bad event packet FlatBuffer: {err}", offset) from err
+        return np.frombuffer(raw, np.int64, count=2 * n, offset=4 + start)
+
+    def _decode(self, packets):
+        """Group decoded packets into blocks of up to BLOCK_EVENTS (one packet never splits)."""
+        out, filled, block_offset = empty_events(0), 0, 0
+        for offset, data in packets:
+            words = self._words(offset, data)
+            n = len(words) // 2
+            if filled + n > len(out):
+                if filled:
+                    yield out[:filled], block_offset
+                out, filled, block_offset = empty_events(max(BLOCK_EVENTS, n)), 0, offset
+            part = out[filled:filled + n]
+            _unpack_events(words, part["x"], part["y"], part["t"], part["p"])
+            filled += n
+        if filled:
+            yield out[:filled], block_offset
+
+    def _blocks(self):
+        return self._decode(self._packets(self._data_start))
+
+    def _blocks_from(self, t_us: int):
+        return self._decode(self._packets(self._seek_position(t_us)))
+
+    def _seek_position(self, t_us: int) -> int:
+        """Header offset of the first event packet ending at or after ``t_us``, from the data table.
+
+        Falls back to the first packet when the table is missing, unreadable (a file cut inside
+        it) or not trustworthy (some re-writers leave zero counts and times in it).
+        """
+        try:
+            table = self.data_table()
+        except EventFileError:
+            table = None
+        if table is None:
+            return self._data_start
+        mine = table[table["stream"] == self.stream_id]
+        offsets = mine["offset"] - _PACKET_HEADER.size
+        if (len(mine) == 0 or np.any(mine["count"] <= 0) or np.any(mine["t_start"] > mine["t_end"])
+                or np.any(np.diff(mine["t_end"]) < 0) or np.any(np.diff(offsets) <= 0)
+                or offsets[0] < self._data_start or offsets[-1] >= self._data_end):
+            return self._data_start
+        later = np.flatnonzero(mine["t_end"] >= t_us)
+        if len(later) == 0:
+            return self._data_end
+        pos = int(offsets[later[0]])
+        self._file.seek(pos)
+        header = self._file.read(_PACKET_HEADER.size)
+        if header != _PACKET_HEADER.pack(self.stream_id, int(mine["size"][later[0]])):
+            return self._data_start
+        return pos
+
+    def data_table(self) -> np.ndarray | None:
+        """The file's FileDataTable, None when it has none (never written, or lost to a cut).
+
+        Returns:
+            One row per packet of any stream, in file order: ``offset`` (of the packet data),
+            ``stream``, ``size`` (compressed bytes), ``count`` (elements), ``t_start`` and ``t_end``
+            (microseconds), as the file states them.
+        """
+        if not self._has_table:
+            return None
+        if self._table is None:
+            self._file.seek(self._table_pos)
+            data = self._file.read()
+            try:
+                buf = _size_prefixed(_decompress(data, self.compression))
+                entries = fb.table_vector(buf, fb.root_table(buf, b"FTAB"), 0)
+                rows = [(fb.scalar(buf, e, 0, "q", 0), *(fb.struct_field(buf, e, 1, "ii") or (-1, 0)),
+                         fb.scalar(buf, e, 2, "q", 0), fb.scalar(buf, e, 3, "q", 0), fb.scalar(buf, e, 4, "q", 0))
+                        for e in entries]
+            except ValueError as err:
+                raise EventFileError(self.path, f"bad data table: {err}", self._table_pos) from err
+            self._table = np.array(rows, dtype=[("offset", "i8"), ("stream", "i4"), ("size", "i4"),
+                                                ("count", "i8"), ("t_start", "i8"), ("t_end", "i8")])
+        return self._table
+
+
+def _info_node(sensor_size, compression: str, source: str) -> bytes:
+    """The XML info node of a file holding one event stream (id 0), as DV writes it."""
+    width, height = sensor_size[:2]
+    return (
+        '<dv version="2.0">\n'
+        '    <node name="outInfo" path="/outInfo/">\n'
+        '        <node name="0" path="/outInfo/0/">\n'
+        f'            <attr key="compression" type="string">{compression.upper()}</attr>\n'
+        '            <attr key="originalModuleName" type="string">evstream</attr>\n'
+        '            <attr key="originalOutputName" type="string">events</attr>\n'
+        '            <attr key="typeDescription" type="string">Array of events (polarity ON/OFF).</attr>\n'
+        '            <attr key="typeIdentifier" type="string">EVTS</attr>\n'
+        '            <node name="info" path="/outInfo/0/info/">\n'
+        f'                <attr key="sizeX" type="int">{width}</attr>\n'
+        f'                <attr key="sizeY" type="int">{height}</attr>\n'
+        f'                <attr key="source" type="string">{escape(source)}</attr>\n'
+        '            </node>\n'
+        '        </node>\n'
+        '    </node>\n'
+        '</dv>\n'
+    ).encode()
+
+
+class Aedat4Writer(EventWriter):
+    """Write events as an AEDAT 4.0 file with one event stream, readable by dv-processing.
+
+    Args:
+        path: output file.
+        sensor_size: ``(W, H, 2)``.
+        compression: one of :data:`COMPRESSIONS` (default ``"lz4"``, as DV records).
+        packet_events: events per packet (the unit of decompression and of seeking).
+        source: camera name stored in the stream info.
+
+    Example:
+        >>> with Aedat4Writer("out.aedat4", (346, 260, 2), compression="zstd") as writer:  # doctest: +SKIP
+        ...     writer.write(events)
+    """
+
+    format = "aedat4"
+
+    def __init__(self, path: os.PathLike | str, sensor_size, *, compression: str = "lz4",
+                 packet_events: int = PACKET_EVENTS, source: str = "evstream"):
+        super().__init__(path, sensor_size)
+        if compression not in COMPRESSIONS:
+            raise ValueError(f"compression must be one of {COMPRESSIONS}, got {compression!r}")
+        if packet_events <= 0:
+            raise ValueError(f"packet_events must be positive, got {packet_events}")
+        if max(self.sensor_size[:2]) > _MAX_COORDINATE + 1:
+            raise ValueError(f"AEDAT 4.0 stores int16 coordinates: sensor {self.sensor_size[:2]} is too large")
+        self._compression = compression
+        self._compress = _compressor(compression)
+        self._packet_events = int(packet_events)
+        self._info = _info_node(self.sensor_size, compression, source)
+        self._pending: list[np.ndarray] = []  # copies of events not yet in a packet
+        self._pending_n = 0
+        self._table: list[tuple[int, int, int, int, int]] = []  # offset, size, count, t_start, t_end
+        self._file = open(self.path, "wb")
+        self._file.write(self._header(-1))
+
+    def _header(self, table_pos: int) -> bytes:
+        io_header = fb.build(fb.Table([fb.Scalar("i", COMPRESSIONS.index(self._compression)),
+                                       fb.Scalar("q", table_pos), fb.String(self._info)]), b"IOHE")
+        return MAGIC + struct.pack("<i", len(io_header)) + io_header
+
+    def _write(self, events: np.ndarray) -> None:
+        if self._pending_n:
+            take = min(self._packet_events - self._pending_n, len(events))
+            self._pending.append(events[:take].copy())
+            self._pending_n += take
+            events = events[take:]
+            if self._pending_n < self._packet_events:
+                return
+            self._packet(np.concatenate(self._pending))
+            self._pending, self._pending_n = [], 0
+        full = len(events) - len(events) % self._packet_events
+        for k in range(0, full, self._packet_events):
+            self._packet(events[k:k + self._packet_events])
+        if full < len(events):
+            self._pending, self._pending_n = [events[full:].copy()], len(events) - full
+
+    def _packet(self, events: np.ndarray) -> None:
+        words = np.empty(2 * len(events), np.int64)
+        _pack_events(events["x"], events["y"], events["t"], events["p"], words)
+        packet = fb.build(fb.Table([fb.StructVector(words, _EVENT_BYTES, 8)]), b"EVTS", size_prefixed=True)
+        data = self._compress(packet)
+        offset = self._file.tell() + _PACKET_HEADER.size
+        self._file.write(_PACKET_HEADER.pack(0, len(data)))
+        self._file.write(data)
+        self._table.append((offset, len(data), len(events), int(events["t"][0]), int(events["t"][-1])))
+
+    def _finish(self) -> None:
+        try:
+            if self._pending_n:
+                self._packet(np.concatenate(self._pending))
+            table_pos = self._file.tell()
+            rows = [fb.Table([fb.Scalar("q", offset), fb.InlineStruct(_PACKET_HEADER.pack(0, size), 4),
+                              fb.Scalar("q", count), fb.Scalar("q", t_start), fb.Scalar("q", t_end)])
+                    for offset, size, count, t_start, t_end in self._table]
+            table = fb.build(fb.Table([fb.TableVector(rows)]), b"FTAB", size_prefixed=True)
+            self._file.write(self._compress(table))
+            self._file.seek(0)
+            self._file.write(self._header(table_pos))
+        finally:
+            self._file.close()
+
+
+def _compressor(compression: str):
+    """The function compressing one packet for a compression name."""
+    if compression == "lz4":
+        return lz4.frame.compress
+    if compression == "lz4_high":
+        return lambda data: lz4.frame.compress(data, compression_level=lz4.frame.COMPRESSIONLEVEL_MINHC)
+    if compression.startswith("zstd"):
+        return zstandard.ZstdCompressor(level=19 if compression == "zstd_high" else 3).compress
+    return bytes
