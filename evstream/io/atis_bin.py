@@ -1,0 +1,147 @@
+"""ATIS ``.bin`` files of N-MNIST and N-Caltech101: headerless 40-bit records.
+
+Each 5-byte record is ``x`` (8 bits), ``y`` (8 bits), then 24 big-endian bits: ``p`` (bit 23)
+and ``t`` (bits 22..0, µs). A record with ``y == 240`` is a time-overflow marker, not an
+event: it adds ``2**13`` µs to the time of every later record. That is the datasets' own
+reader (Orchard's ``Read_Ndataset.m``) and tonic's ``read_mnist_file``, so we follow it even
+though the time field is 23 bits wide; the published samples (<= 0.3 s) never reach it.
+The writer uses the same markers, so any time fits: an event at ``t >= 2**23`` is preceded
+by ``(t >> 13) - 1023`` markers in total and stores ``t`` minus ``2**13`` per marker.
+
+The geometry is not stored: pass ``sensor_size`` (N-MNIST 34x34, N-Caltech101 up to 240x180),
+else it is ``(max x + 1, max y + 1, 2)`` from a scan of the file (tonic's convention).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+from evstream._jit import kernel
+from evstream.events import EventFileError, check_sensor_size, empty_events
+from evstream.io.reader import EventReader
+from evstream.io.record_file import record_blocks
+from evstream.io.writer import EventWriter
+
+RECORD_DTYPE = np.dtype([("x", "u1"), ("y", "u1"), ("p_t_high", "u1"), ("t_mid", "u1"), ("t_low", "u1")])
+OVERFLOW_Y = 240
+OVERFLOW_US = 1 << 13
+_OVERFLOW_FREE = (1 << 23) // OVERFLOW_US - 1  # markers needed before t: max(0, (t >> 13) - this)
+
+
+@kernel
+def _decode(records, state, out):
+    """Decode records into ``out``, skipping overflow markers; ``state[0]`` counts markers seen.
+    Returns the number of events written."""
+    overflows = state[0]
+    n = 0
+    for i in range(records.shape[0]):
+        y = records[i]["y"]
+        if y == OVERFLOW_Y:
+            overflows += 1
+            continue
+        high = np.int64(records[i]["p_t_high"])
+        out[n]["x"] = records[i]["x"]
+        out[n]["y"] = y
+        out[n]["p"] = high >> 7
+        out[n]["t"] = (((high & 127) << 16) | (np.int64(records[i]["t_mid"]) << 8) | np.int64(records[i]["t_low"])
+                       ) + overflows * OVERFLOW_US
+        n += 1
+    state[0] = overflows
+    return n
+
+
+@kernel
+def _extent(records, out):
+    """Largest x and y of the events (markers excluded) into ``out`` (start it at -1)."""
+    for i in range(records.shape[0]):
+        y = np.int64(records[i]["y"])
+        if y != OVERFLOW_Y:
+            out[0] = max(out[0], np.int64(records[i]["x"]))
+            out[1] = max(out[1], y)
+
+
+@kernel
+def _encode(events, overflows, out):
+    """Encode time-sorted, non-negative events into ``out`` with the overflow markers they need,
+    starting after ``overflows`` markers; returns the marker count after the last event."""
+    n = 0
+    for i in range(events.shape[0]):
+        t = events[i]["t"]
+        while overflows < (t >> 13) - _OVERFLOW_FREE:
+            out[n]["x"] = 0
+            out[n]["y"] = OVERFLOW_Y
+            out[n]["p_t_high"] = 0
+            out[n]["t_mid"] = 0
+            out[n]["t_low"] = 0
+            overflows += 1
+            n += 1
+        stored = t - overflows * OVERFLOW_US
+        out[n]["x"] = events[i]["x"]
+        out[n]["y"] = events[i]["y"]
+        out[n]["p_t_high"] = (np.int64(events[i]["p"]) << 7) | (stored >> 16)
+        out[n]["t_mid"] = (stored >> 8) & 255
+        out[n]["t_low"] = stored & 255
+        n += 1
+    return overflows
+
+
+class AtisBinReader(EventReader):
+    """Reader of ATIS ``.bin`` files (N-MNIST, N-Caltech101).
+
+    Args:
+        path: the file.
+        sensor_size: ``(W, H, 2)``; when None, ``(max x + 1, max y + 1, 2)`` of the file's events.
+        strict: raise instead of warning when the file ends inside a record.
+    """
+
+    format = "atis_bin"
+
+    def __init__(self, path, *, sensor_size=None, strict: bool = False):
+        super().__init__(path, strict=strict)
+        if not self.path.is_file():
+            raise EventFileError(self.path, "cannot open: no such file")
+        self.sensor_size = self._scan_extent() if sensor_size is None else check_sensor_size(sensor_size)
+
+    def _scan_extent(self) -> tuple[int, int, int]:
+        n = self.path.stat().st_size // RECORD_DTYPE.itemsize
+        extent = np.full(2, -1, dtype=np.int64)
+        if n:
+            _extent(np.memmap(self.path, dtype=RECORD_DTYPE, mode="r", shape=(n,)), extent)
+        return int(max(extent[0], 0)) + 1, int(max(extent[1], 0)) + 1, 2
+
+    def _blocks(self) -> Iterator[tuple[np.ndarray, int]]:
+        state = np.zeros(1, dtype=np.int64)
+        for records, offset in record_blocks(self.path, 0, RECORD_DTYPE, strict=self.strict):
+            out = empty_events(len(records))
+            n = _decode(records, state, out)
+            yield out[:n], offset
+
+
+class AtisBinWriter(EventWriter):
+    """Writes ATIS ``.bin`` records (overflow markers inserted for times at or beyond 2**23 µs).
+
+    The format holds coordinates below 256 and rows below 240 (y = 240 marks an overflow).
+    """
+
+    format = "atis_bin"
+
+    def __init__(self, path, sensor_size):
+        super().__init__(path, sensor_size)
+        width, height = self.sensor_size[:2]
+        if width > 256 or height > OVERFLOW_Y:
+            raise ValueError(f"{self.path}: ATIS .bin holds sensors up to 256x{OVERFLOW_Y}, got {width}x{height}")
+        self._file = open(self.path, "wb")
+        self._overflows = 0
+
+    def _write(self, events: np.ndarray) -> None:
+        if events["t"][0] < 0:
+            raise ValueError(f"{self.path}: ATIS .bin cannot store negative times (t={events['t'][0]} us)")
+        markers = max(int(events["t"][-1] >> 13) - _OVERFLOW_FREE, self._overflows) - self._overflows
+        out = np.empty(len(events) + markers, dtype=RECORD_DTYPE)
+        self._overflows = _encode(events, self._overflows, out)
+        out.tofile(self._file)
+
+    def _finish(self) -> None:
+        self._file.close()
