@@ -1,212 +1,314 @@
-"""AEDAT 3.1 files (cAER / DV 1.x; the DVS128 Gesture dataset).
+"""AEDAT 3.1 files (cAER / DV 1.x; the layout of the DVS128 Gesture dataset).
 
-After ``#`` header lines ending with ``#!END-HEADER``, packets: a 28-byte little-endian
-header (``i16 eventType, i16 eventSource, i32 eventSize, i32 eventTSOffset,
+After ``#`` header lines (``#!AER-DAT3.1`` first, ``#!END-HEADER`` last) come packets: a 28-byte
+little-endian header (``i16 eventType, i16 eventSource, i32 eventSize, i32 eventTSOffset,
 i32 eventTSOverflow, i32 eventCapacity, i32 eventNumber, i32 eventValid``) and
-``eventCapacity`` records of ``eventSize`` bytes. Polarity packets (type 1) hold
-``(u32 data, i32 timestamp)`` records: bit 0 valid, bit 1 polarity, bits 2-16 y, bits 17-31 x;
-time = ``tsOverflow << 31 | timestamp``. Invalid records and other packet types are skipped.
+``eventSize x eventCapacity`` bytes of records. Polarity packets (type 1) hold
+``eventNumber`` used ``(u32 data, i32 timestamp)`` records: bit 0 valid, bit 1 polarity,
+bits 2-16 y, bits 17-31 x; time = ``tsOverflow << 31 | timestamp``. Invalid records and other
+packet types are skipped.
 
-A file cut short yields every complete record before the cut (including the complete
-records of the cut packet) and warns with the offset.
+On opening, a kernel scans the packet headers into an index of the polarity packets (data
+offset, record count, overflow, last record time): decoding walks that index a bounded block at
+a time, and ``seek`` skips the packets that end before the target. A file cut short yields the
+valid events of every complete packet and warns with the cut packet's offset: the records of a
+cut packet are dropped, since its header's counts no longer describe the bytes present.
 """
 
 from __future__ import annotations
+
+import mmap
+import time
 
 import numpy as np
 
 from evstream._jit import kernel
 from evstream.events import EventFileError, check_sensor_size, empty_events, report_truncation
-from evstream.io.aedat2 import CHIPS, chip_family, parse_text_header
+from evstream.io.aedat_text import parse_hash_header, sensor_of
+from evstream.io.dat import check_polarity, check_whole
 from evstream.io.reader import BLOCK_EVENTS, EventReader
 from evstream.io.writer import EventWriter
 
-PACKET_HEADER_BYTES = 28
-POLARITY_EVENT = 1
-RECORD_DTYPE = np.dtype([("data", "<u4"), ("ts", "<i4")])
 PACKET_HEADER_DTYPE = np.dtype([("type", "<i2"), ("source", "<i2"), ("size", "<i4"), ("ts_offset", "<i4"),
                                 ("ts_overflow", "<i4"), ("capacity", "<i4"), ("number", "<i4"), ("valid", "<i4")])
+"""The 28-byte packet header."""
+
+POLARITY_EVENT = 1
+SOURCES = {(128, 128): "DVS128", (240, 180): "DAVIS240C", (346, 260): "DAVIS346B"}
+"""``#Source 1:`` name the writer uses for each sensor size."""
+
+_HEADER_BYTES = 28
+_TABLE_ROWS = 1 << 14
+_SCAN_BYTES = 1 << 26
+# scan outcomes: _END clean end, _FULL index full (resume), _CUT file ends inside a packet,
+# _BAD_* impossible header values
+_END, _FULL, _CUT, _BAD_SIZE, _BAD_COUNT, _BAD_POLARITY, _BAD_OVERFLOW = range(7)
+_BAD_REASONS = {
+    _BAD_SIZE: "eventSize {size} is not positive",
+    _BAD_COUNT: "impossible counts eventCapacity {capacity}, eventNumber {number}, eventValid {valid}",
+    _BAD_POLARITY: "polarity packet with eventSize {size} and eventTSOffset {ts_offset} (expected 8 and 4)",
+    _BAD_OVERFLOW: "negative eventTSOverflow {ts_overflow}",
+}
+
+
+@kernel
+def _u32(buf, pos):
+    return (np.uint32(buf[pos]) | np.uint32(buf[pos + 1]) << 8 | np.uint32(buf[pos + 2]) << 16
+            | np.uint32(buf[pos + 3]) << 24)
 
 
 @kernel
 def _i32(buf, pos):
-    return np.int32(np.uint32(buf[pos]) | (np.uint32(buf[pos + 1]) << 8) | (np.uint32(buf[pos + 2]) << 16)
-                    | (np.uint32(buf[pos + 3]) << 24))
+    return np.int64(np.int32(_u32(buf, pos)))
 
 
 @kernel
-def _scan_packets(buf, start, table):
-    """Fill ``table`` rows (offset, type, size, overflow, records, first time) for each packet.
+def _scan_packets(buf, pos, limit, table, status):
+    """Index the polarity packets from byte ``pos`` into ``table`` rows, stopping past byte ``limit``.
 
-    Returns (number of packets, end of the last complete packet, status): status 0 = clean end,
-    1 = cut inside a packet header, 2 = cut inside packet data, 3 = impossible sizes,
-    4 = table full (call again from the returned end).
+    Row: (data offset, eventNumber, tsOverflow, time of the last used record). Returns the rows
+    written; ``status`` receives (outcome, byte offset of the packet where the scan stopped).
     """
-    pos = start
+    size = len(buf)
     n = 0
-    size = buf.shape[0]
+    outcome = _END
     while pos < size:
-        if n == table.shape[0]:
-            return n, pos, 4
-        if pos + 28 > size:
-            return n, pos, 1
-        ev_type = np.int32(np.int16(np.uint16(buf[pos]) | (np.uint16(buf[pos + 1]) << 8)))
+        if n == len(table) or pos >= limit:
+            outcome = _FULL
+            break
+        if pos + _HEADER_BYTES > size:
+            outcome = _CUT
+            break
+        ev_type = _i32(buf, pos) & 0xFFFF
         ev_size = _i32(buf, pos + 4)
+        ts_offset = _i32(buf, pos + 8)
+        overflow = _i32(buf, pos + 12)
         capacity = _i32(buf, pos + 16)
         number = _i32(buf, pos + 20)
-        if ev_size <= 0 or capacity < 0 or number < 0 or number > capacity:
-            table[n, 0] = pos
-            return n, pos, 3
-        table[n, 0] = pos
-        table[n, 1] = ev_type
-        table[n, 2] = ev_size
-        table[n, 3] = _i32(buf, pos + 12)
-        table[n, 4] = number
-        table[n, 5] = -1
-        end = pos + 28 + np.int64(ev_size) * capacity
+        valid = _i32(buf, pos + 24)
+        if ev_size <= 0:
+            outcome = _BAD_SIZE
+            break
+        if capacity < 0 or number < 0 or number > capacity or valid < 0 or valid > number:
+            outcome = _BAD_COUNT
+            break
+        if ev_type == POLARITY_EVENT and (ev_size != 8 or ts_offset != 4):
+            outcome = _BAD_POLARITY
+            break
+        if overflow < 0:
+            outcome = _BAD_OVERFLOW
+            break
+        end = pos + _HEADER_BYTES + ev_size * capacity
         if end > size:
-            # keep the complete records of the cut packet
-            table[n, 4] = min(number, (size - pos - 28) // ev_size)
-            if ev_type == 1 and table[n, 4] > 0:
-                table[n, 5] = (np.int64(table[n, 3]) << 31) | _i32(buf, pos + 32)
-            return n + 1, pos, 2
-        if ev_type == 1 and number > 0:
-            table[n, 5] = (np.int64(table[n, 3]) << 31) | _i32(buf, pos + 32)
-        pos = end
-        n += 1
-    return n, pos, 0
-
-
-@kernel
-def _decode(buf, table, out):
-    """Decode the valid polarity records of the packets in ``table``; returns the count."""
-    n = 0
-    for k in range(table.shape[0]):
-        if table[k, 1] != 1 or table[k, 2] != 8:
-            continue
-        base = table[k, 0] + 28
-        overflow = np.int64(table[k, 3]) << 31
-        for i in range(table[k, 4]):
-            data = np.uint32(_i32(buf, base + 8 * i))
-            if data & 1 == 0:
-                continue
-            out[n]["x"] = (data >> 17) & 0x7FFF
-            out[n]["y"] = (data >> 2) & 0x7FFF
-            out[n]["p"] = (data >> 1) & 1
-            out[n]["t"] = overflow | _i32(buf, base + 8 * i + 4)
+            outcome = _CUT
+            break
+        if ev_type == POLARITY_EVENT:
+            data = pos + _HEADER_BYTES
+            table[n, 0] = data
+            table[n, 1] = number
+            table[n, 2] = overflow
+            table[n, 3] = (overflow << 31) + (_i32(buf, data + 8 * number - 4) if number > 0 else 0)
             n += 1
+        pos = end
+    status[0] = outcome
+    status[1] = pos
     return n
 
 
+@kernel
+def _decode_packets(buf, table, out):
+    """Decode the valid records of the indexed packets into ``out``.
+
+    Returns (events written, byte offset of a record with a negative timestamp or -1).
+    """
+    n = 0
+    for k in range(len(table)):
+        base = table[k, 0]
+        high = table[k, 2] << 31
+        for i in range(table[k, 1]):
+            pos = base + 8 * i
+            data = _u32(buf, pos)
+            if data & 1 == 0:
+                continue
+            ts = _i32(buf, pos + 4)
+            if ts < 0:
+                return n, pos
+            out[n].x = data >> 17
+            out[n].y = (data >> 2) & 0x7FFF
+            out[n].p = (data >> 1) & 1
+            out[n].t = high + ts
+            n += 1
+    return n, -1
+
+
+@kernel
+def _encode_polarity(events, out):
+    """Write the valid polarity records of ``events`` into ``out`` (uint32 pairs: data, 31-bit time)."""
+    for i in range(len(events)):
+        out[2 * i] = (np.uint32(events[i].x) << 17 | np.uint32(events[i].y) << 2
+                      | np.uint32(events[i].p) << 1 | np.uint32(1))
+        out[2 * i + 1] = events[i].t & 0x7FFFFFFF
+
+
 class Aedat31Reader(EventReader):
-    """Reader of AEDAT 3.1 files (polarity events of the first source).
+    """Streams the polarity events of an AEDAT 3.1 file.
 
     Args:
         path: the ``.aedat`` file.
         strict: raise instead of warning on a file cut short.
-        sensor_size: ``(W, H, 2)`` when the ``#Source`` line names no known chip.
+        sensor_size: ``(W, H[, 2])`` when the ``#Source`` line names no known sensor (overrides it).
     """
 
     format = "aedat31"
 
     def __init__(self, path, *, strict: bool = False, sensor_size=None):
         super().__init__(path, strict=strict)
-        with open(self.path, "rb") as f:
-            head = f.read(1 << 20)
-        lines, self._data_offset = parse_text_header(head)
-        if not lines or lines[0].strip() != "#!AER-DAT3.1":
-            raise EventFileError(self.path, f"not an AEDAT 3.1 file: first line {head[:14]!r} is not '#!AER-DAT3.1'", 0)
-        if lines[-1].strip() != "#!END-HEADER":
-            raise EventFileError(self.path, "the header does not end with '#!END-HEADER'", self._data_offset)
-        sources = [line.split(":", 1)[1].strip() for line in lines if line.startswith("#Source ")]
-        if sensor_size is not None:
-            self.sensor_size = check_sensor_size(sensor_size)
-        else:
-            try:
-                self.sensor_size = (*CHIPS[chip_family(sources[0])], 2)
-            except (IndexError, ValueError):
-                raise EventFileError(self.path, f"unknown source {sources[:1]} in the header: pass sensor_size=") from None
-        self._buf = np.memmap(self.path, dtype=np.uint8, mode="r") if self.path.stat().st_size else np.zeros(0, np.uint8)
-        self._table = self._scan()
+        try:
+            with open(self.path, "rb") as f:
+                self._map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        except (OSError, ValueError) as err:
+            raise EventFileError(self.path, f"cannot map the file: {err}") from err
+        self._bytes = np.frombuffer(self._map, dtype=np.uint8)
+        try:
+            self._read_header(sensor_size)
+            self._index()
+        except BaseException:
+            self.close()
+            raise
 
-    def _scan(self) -> np.ndarray:
-        parts, pos = [], self._data_offset
-        while True:
-            table = np.empty((1 << 16, 6), dtype=np.int64)
-            n, pos, status = _scan_packets(self._buf, pos, table)
-            parts.append(table[:n])
-            if status != 4:
+    def _read_header(self, sensor_size) -> None:
+        lines, self._data_offset = parse_hash_header(self._map, self.path, end_line="!END-HEADER")
+        if not lines or lines[0].strip() != "!AER-DAT3.1":
+            raise EventFileError(self.path, f"not an AEDAT 3.1 file: first line {self._map[:14]!r} "
+                                 "is not '#!AER-DAT3.1'", 0)
+        if lines[-1] != "!END-HEADER":
+            raise EventFileError(self.path, "the header does not end with a '#!END-HEADER' line", self._data_offset)
+        self.header_lines = lines
+        sources = [line.partition(":")[2].strip() for line in lines if line.startswith("Source ")]
+        if sensor_size is not None:
+            self.sensor_size = check_sensor_size((*tuple(sensor_size)[:2], 2))
+            return
+        found = sensor_of(sources[0]) if sources else None
+        if found is None:
+            raise EventFileError(self.path, f"the header names no known sensor (sources {sources}): pass sensor_size=")
+        self.sensor_size = (*found[1], 2)
+
+    def _index(self) -> None:
+        """Scan every packet header once: the polarity packet table and how the file ends."""
+        parts = []
+        status = np.zeros(2, dtype=np.int64)
+        status[1] = self._data_offset
+        while True:  # a bounded stretch of the file at a time, its pages released after the scan
+            start = int(status[1])
+            table = np.empty((_TABLE_ROWS, 4), dtype=np.int64)
+            parts.append(table[:_scan_packets(self._bytes, start, start + _SCAN_BYTES, table, status)])
+            self._release(start, int(status[1]))
+            if status[0] != _FULL:
                 break
-        if status == 3:
-            raise EventFileError(self.path, "corrupt packet header (impossible event size or count)", pos)
-        if status in (1, 2):
-            where = "header" if status == 1 else "event data"
-            report_truncation(self.path, pos, f"file ends inside a packet {where}", self.strict)
-        return np.concatenate(parts)
+        self._table = np.concatenate(parts)
+        self._ends = np.cumsum(self._table[:, 1])
+        self._stop = (int(status[0]), int(status[1]))
+
+    def _release(self, start: int, stop: int) -> None:
+        """Drop the mapped pages of ``[start, stop)`` from memory (they are re-read if needed)."""
+        start -= start % mmap.PAGESIZE
+        if stop > start:
+            self._map.madvise(mmap.MADV_DONTNEED, start, stop - start)
 
     def _blocks(self):
         return self._packet_blocks(0)
 
     def _blocks_from(self, t_us):
-        polarity = np.flatnonzero(self._table[:, 5] >= 0)
-        first = np.searchsorted(self._table[polarity, 5], t_us, side="left") - 1
-        return self._packet_blocks(int(polarity[first]) if first >= 0 else 0)
+        # a packet can be skipped when it and every packet before it end before t_us
+        ends_before = np.maximum.accumulate(self._table[:, 3])
+        return self._packet_blocks(int(np.searchsorted(ends_before, t_us, side="left")))
 
-    def _packet_blocks(self, start: int):
-        table = self._table[start:]
-        counts = np.where(table[:, 1] == POLARITY_EVENT, table[:, 4], 0)
-        ends = np.cumsum(counts)
-        k = 0
+    def _packet_blocks(self, k: int, into=None):
+        """Decoded blocks from packet ``k``; given ``into`` they are written into it in place."""
+        table, ends = self._table, self._ends
+        count = 0
         while k < len(table):
-            stop = max(int(np.searchsorted(ends, (ends[k - 1] if k else 0) + BLOCK_EVENTS, side="right")), k + 1)
-            chunk = np.ascontiguousarray(table[k:stop])
-            out = empty_events(int(counts[k:stop].sum()))
-            n = _decode(self._buf, chunk, out)
-            yield out[:n], int(chunk[0, 0])
+            done = int(ends[k - 1]) if k else 0
+            stop = max(int(np.searchsorted(ends, done + BLOCK_EVENTS, side="right")), k + 1)
+            size = int(ends[stop - 1]) - done
+            out = empty_events(size) if into is None else into[count:count + size]
+            n, bad = _decode_packets(self._bytes, table[k:stop], out)
+            if bad >= 0:
+                raise EventFileError(self.path, "polarity record with a negative timestamp", bad)
+            start = int(table[k, 0]) - _HEADER_BYTES
+            count += n
+            yield out[:n], start
+            self._release(start, int(table[stop - 1, 0] + 8 * table[stop - 1, 1]))
             k = stop
+        self._report_end()
 
-    def close(self):
-        self._buf = None
+    def read(self) -> np.ndarray:
+        """All events from the current position; without a seek, decoded straight into one array."""
+        if self._seek_us is not None:
+            return super().read()
+        events = empty_events(int(self._ends[-1]) if len(self._ends) else 0)
+        n = sum(len(block) for block, _ in self._packet_blocks(0, events))
+        return check_whole(self, events[:n], self._data_offset)
+
+    def _report_end(self) -> None:
+        outcome, offset = self._stop
+        if outcome == _CUT:
+            report_truncation(self.path, offset, "file ends inside the packet starting here "
+                              "(its records are dropped)", self.strict)
+        elif outcome != _END:
+            header = np.frombuffer(self._map, dtype=PACKET_HEADER_DTYPE, count=1, offset=offset)[0]
+            values = {name: int(header[name]) for name in PACKET_HEADER_DTYPE.names}
+            raise EventFileError(self.path, "corrupt packet header: " + _BAD_REASONS[outcome].format(**values), offset)
+
+    def close(self) -> None:
+        self._bytes = None
+        try:
+            self._map.close()
+        except BufferError:
+            pass  # a suspended block iterator still holds a view: the map closes with it
 
 
 class Aedat31Writer(EventWriter):
-    """Writer of AEDAT 3.1 polarity packets, as the DVS128 Gesture files are laid out.
+    """Writes AEDAT 3.1 polarity packets as the DVS128 Gesture files lay them out.
 
     Args:
         path: the output file.
-        sensor_size: ``(W, H, 2)``; the ``#Source 1:`` line names the chip of that size.
-        packet_events: records per packet (packets never mix two ``tsOverflow`` values).
+        sensor_size: ``(128, 128, 2)`` (DVS128), ``(240, 180, 2)`` or ``(346, 260, 2)``; names the
+            ``#Source 1:`` sensor.
+        packet_events: records per packet; a packet never mixes two ``tsOverflow`` values.
     """
 
     format = "aedat31"
 
     def __init__(self, path, sensor_size, *, packet_events: int = 4096):
         super().__init__(path, sensor_size)
-        source = {size: family for family, size in CHIPS.items()}.get(tuple(self.sensor_size[:2]))
-        if source is None:
-            raise ValueError(f"{self.path}: no chip of size {self.sensor_size[:2]} for the '#Source' line")
+        size = tuple(self.sensor_size[:2])
+        if size not in SOURCES:
+            raise ValueError(f"{self.path}: AEDAT 3.1 writes sensors {sorted(SOURCES)}, not {size}")
+        if packet_events <= 0:
+            raise ValueError(f"{self.path}: packet_events must be positive, got {packet_events}")
         self._packet_events = int(packet_events)
         self._file = open(self.path, "wb")
-        self._file.write(f"#!AER-DAT3.1\r\n#Format: RAW\r\n#Source 1: {source}\r\n#!END-HEADER\r\n".encode())
+        start = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
+        self._file.write((f"#!AER-DAT3.1\r\n#Format: RAW\r\n#Source 1: {SOURCES[size]}\r\n"
+                          f"#Start-Time: {start} (TZ+0000)\r\n#!END-HEADER\r\n").encode("ascii"))
 
-    def _write(self, events):
-        if events["t"][0] < 0:
-            raise ValueError(f"{self.path}: AEDAT 3.1 times must be non-negative")
-        overflow = events["t"] >> 31
-        cuts = np.flatnonzero(np.diff(overflow)) + 1
-        for part in np.split(events, cuts):
-            for start in range(0, len(part), self._packet_events):
-                self._write_packet(part[start:start + self._packet_events])
-
-    def _write_packet(self, events):
-        n = len(events)
+    def _write(self, events: np.ndarray) -> None:
+        check_polarity(events, self.path)
+        t = events["t"]
+        if t[0] < 0:
+            raise ValueError(f"{self.path}: AEDAT 3.1 times must be non-negative, got {t[0]}")
+        records = np.empty(2 * len(events), dtype=np.uint32)
+        _encode_polarity(events, records)
+        overflow = t >> 31
+        runs = np.concatenate(([0], np.flatnonzero(np.diff(overflow)) + 1, [len(t)]))
         header = np.zeros(1, dtype=PACKET_HEADER_DTYPE)
-        header[0] = (POLARITY_EVENT, 1, 8, 4, int(events["t"][0] >> 31), n, n, n)
-        records = np.empty(n, dtype=RECORD_DTYPE)
-        records["data"] = ((events["x"].astype(np.uint32) << 17) | (events["y"].astype(np.uint32) << 2)
-                           | (events["p"].astype(np.uint32) << 1) | 1)
-        records["ts"] = (events["t"] & 0x7FFFFFFF).astype(np.int32)
-        self._file.write(header.tobytes() + records.tobytes())
+        for run_start, run_stop in zip(runs[:-1], runs[1:], strict=True):
+            for first in range(run_start, run_stop, self._packet_events):
+                n = min(self._packet_events, run_stop - first)
+                header[0] = (POLARITY_EVENT, 1, 8, 4, overflow[first], n, n, n)
+                self._file.write(header.tobytes())
+                self._file.write(records[2 * first:2 * (first + n)].data)
 
-    def _finish(self):
+    def _finish(self) -> None:
         self._file.close()

@@ -6,6 +6,9 @@ records ``u32 t`` (µs), ``u32 w`` with x = bits 0-13, y = bits 14-27, p = bits 
 Timestamps are 32-bit and wrap after about 71.6 minutes: the reader adds 2^32 µs each time the
 raw time drops by more than 2^31 µs, so recordings of any length come out monotonic. The writer
 stores times modulo 2^32 under the same rule (first time below 2^32, steps below 2^31).
+
+The bounded block reader of 8-byte records and the 32-bit time helpers here are shared with
+AEDAT 2.0 (:mod:`evstream.io.aedat2`), whose words have the same shape.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import os
 import numpy as np
 
 from evstream._jit import kernel
-from evstream.events import EventFileError, empty_events, report_truncation
+from evstream.events import EventFileError, check_sensor_size, empty_events, report_truncation
 from evstream.io.prophesee_header import parse_header
 from evstream.io.reader import BLOCK_EVENTS, EventReader
 from evstream.io.writer import EventWriter
@@ -32,13 +35,18 @@ _HALF = 1 << 31
 
 
 @kernel
-def _decode_dat(words, state, out):
-    """Decode ``len(words) // 2`` records into ``out``; ``state`` = (time high part, last raw time).
+def _decode_dat(words, width, height, state, out):
+    """Decode ``len(words) // 2`` records into ``out``; returns the first record whose polarity
+    is not 0/1, or -1.
 
-    Returns the index of the first record whose polarity is not 0/1, or -1.
+    ``state`` = (time high part, last raw time, last time, doubt) carries across blocks; doubt
+    becomes 1 when an event lies outside ``width`` x ``height`` or goes back in time, so that a
+    whole read runs the reader's checks (and their error) only then.
     """
     high = state[0]
     last = state[1]
+    previous = state[2]
+    doubt = state[3]
     for i in range(len(words) // 2):
         raw = np.int64(words[2 * i])
         w = words[2 * i + 1]
@@ -47,16 +55,28 @@ def _decode_dat(words, state, out):
         last = raw
         p = w >> 28
         if p > 1:
-            state[0] = high
-            state[1] = last
+            state[0], state[1], state[2], state[3] = high, last, previous, doubt
             return i
-        out[i].t = high + raw
-        out[i].x = w & 0x3FFF
-        out[i].y = (w >> 14) & 0x3FFF
+        x = w & 0x3FFF
+        y = (w >> 14) & 0x3FFF
+        t = high + raw
+        if x >= width or y >= height or t < previous:
+            doubt = 1
+        previous = t
+        out[i].t = t
+        out[i].x = x
+        out[i].y = y
         out[i].p = p
-    state[0] = high
-    state[1] = last
+    state[0], state[1], state[2], state[3] = high, last, previous, doubt
     return -1
+
+
+@kernel
+def _encode_dat(events, out):
+    """Write the records of ``events`` into ``out`` (uint32 pairs: time modulo 2^32, packed word)."""
+    for i in range(len(events)):
+        out[2 * i] = events[i].t & 0xFFFFFFFF
+        out[2 * i + 1] = np.uint32(events[i].x) | np.uint32(events[i].y) << 14 | np.uint32(events[i].p) << 28
 
 
 class DatReader(EventReader):
@@ -93,9 +113,12 @@ class DatReader(EventReader):
         if event_size != 8:
             raise EventFileError(self.path, f"DAT event size {event_size}, expected 8", offset + 1)
         if sensor_size is not None:
-            width, height = (int(v) for v in tuple(sensor_size)[:2])
+            width, height, _ = check_sensor_size((*tuple(sensor_size)[:2], 2))
         else:
-            width, height = header.geometry() or ATIS_SIZE
+            try:
+                width, height = header.geometry() or ATIS_SIZE
+            except ValueError as err:
+                raise EventFileError(self.path, f"unreadable geometry in the header: {err}", 0) from None
         self.sensor_size = (width, height, 2)
         self.header = header
         self._data_offset = offset + 2
@@ -103,27 +126,72 @@ class DatReader(EventReader):
     def close(self) -> None:
         self._file.close()
 
-    def _blocks(self):
-        start = self._data_offset
-        n_total, tail = divmod(os.fstat(self._file.fileno()).st_size - start, 8)
-        words = np.empty(2 * min(BLOCK_EVENTS, n_total), dtype=np.uint32)
-        state = np.zeros(2, dtype=np.int64)
-        self._file.seek(start)
-        for first in range(0, n_total, BLOCK_EVENTS):
-            n = min(BLOCK_EVENTS, n_total - first)
-            offset = start + 8 * first
-            chunk = words[:2 * n]
-            if self._file.readinto(chunk) != 8 * n:
-                raise EventFileError(self.path, "file changed size while being read", offset)
-            events = empty_events(n)
-            bad = _decode_dat(chunk, state, events)
+    def _blocks(self, into=None, state=None):
+        """Decoded blocks; given ``into`` (room for every record) they are written into it in place.
+
+        ``state`` is the decoder's state (see ``_decode_dat``), fresh when not given.
+        """
+        if state is None:
+            state = _decoder_state()
+        width, height = self.sensor_size[:2]
+        for words, offset in word_blocks(self._file, self.path, self._data_offset, self.strict):
+            first = (offset - self._data_offset) // 8
+            n = len(words) // 2
+            events = empty_events(n) if into is None else into[first:first + n]
+            bad = _decode_dat(words, width, height, state, events)
             if bad >= 0:
-                raise EventFileError(self.path, f"event polarity {chunk[2 * bad + 1] >> 28} is not 0 or 1",
+                raise EventFileError(self.path, f"polarity {words[2 * bad + 1] >> 28} is not 0 or 1",
                                      offset + 8 * bad)
             yield events, offset
-        if tail:
-            report_truncation(self.path, start + 8 * n_total,
-                              f"file ends {tail} bytes into an 8-byte event record", self.strict)
+
+    def read(self) -> np.ndarray:
+        """All events from the current position; without a seek, decoded straight into one array
+        (the reader's checks run only when the decoder saw an event they would reject)."""
+        if self._seek_us is not None:
+            return super().read()
+        events = empty_events(record_count(self._file, self._data_offset))
+        state = _decoder_state()
+        for _ in self._blocks(events, state):
+            pass
+        return check_whole(self, events, self._data_offset) if state[3] else events
+
+
+def _decoder_state() -> np.ndarray:
+    return np.array([0, 0, np.iinfo(np.int64).min, 0], dtype=np.int64)
+
+
+def record_count(file, start: int) -> int:
+    """The number of complete 8-byte records after byte ``start``."""
+    return max(os.fstat(file.fileno()).st_size - start, 0) // 8
+
+
+def check_whole(reader: EventReader, events: np.ndarray, offset: int) -> np.ndarray:
+    """Apply the reader's block checks to a whole decode (``read`` fast paths); returns ``events``."""
+    if len(events):
+        reader._check(events, offset, np.iinfo(np.int64).min)
+    return events
+
+
+def word_blocks(file, path, start: int, strict: bool):
+    """Yield ``(words, byte_offset)``: the file's 8-byte records from ``start`` as native uint32 pairs.
+
+    Blocks of at most BLOCK_EVENTS records are read into one reused buffer (decode each block
+    before asking for the next), so memory stays bounded whatever the file size. A trailing
+    partial record is reported (:func:`report_truncation`) after the complete ones.
+    """
+    n_total = record_count(file, start)
+    tail = os.fstat(file.fileno()).st_size - start - 8 * n_total
+    buffer = np.empty(2 * min(BLOCK_EVENTS, n_total), dtype=np.uint32)
+    file.seek(start)
+    for first in range(0, n_total, BLOCK_EVENTS):
+        n = min(BLOCK_EVENTS, n_total - first)
+        offset = start + 8 * first
+        words = buffer[:2 * n]
+        if file.readinto(words) != 8 * n:
+            raise EventFileError(path, "file changed size while being read", offset)
+        yield words, offset
+    if tail > 0:
+        report_truncation(path, start + 8 * n_total, f"file ends {tail} bytes into an 8-byte record", strict)
 
 
 def check_polarity(events: np.ndarray, path) -> None:
@@ -133,17 +201,16 @@ def check_polarity(events: np.ndarray, path) -> None:
         raise ValueError(f"{path}: polarity must be 0 or 1, got values in [{p.min()}, {p.max()}]")
 
 
-def times_u32(t: np.ndarray, previous: int | None, path) -> np.ndarray:
-    """Times as stored in a 32-bit µs format: modulo 2^32, readable back by the wrap rule.
+def check_times_u32(t: np.ndarray, previous: int | None, path) -> None:
+    """Check that times stored modulo 2^32 (32-bit µs formats) read back exactly by the wrap rule.
 
     ``previous`` is the last time already written (None at the file's start).
     """
     first_step = t[0] if previous is None else t[0] - previous
-    if t[0] < 0 or first_step >= (_WRAP if previous is None else _HALF) or \
-            (len(t) > 1 and np.max(np.diff(t)) >= _HALF):
+    limit = _WRAP if previous is None else _HALF
+    if t[0] < 0 or first_step >= limit or (len(t) > 1 and np.max(np.diff(t)) >= _HALF):
         raise ValueError(f"{path}: 32-bit timestamps need times >= 0, a first time below 2^32 us "
                          "and steps below 2^31 us")
-    return (t & (_WRAP - 1)).astype(np.uint32)
 
 
 class DatWriter(EventWriter):
@@ -164,11 +231,10 @@ class DatWriter(EventWriter):
 
     def _write(self, events: np.ndarray) -> None:
         check_polarity(events, self.path)
-        records = np.empty((len(events), 2), dtype="<u4")
-        records[:, 0] = times_u32(events["t"], self._previous, self.path)
-        records[:, 1] = (events["x"].astype(np.uint32) | events["y"].astype(np.uint32) << 14
-                         | events["p"].astype(np.uint32) << 28)
-        self._file.write(records.tobytes())
+        check_times_u32(events["t"], self._previous, self.path)
+        words = np.empty(2 * len(events), dtype=np.uint32)
+        _encode_dat(events, words)
+        self._file.write(words.data)
         self._previous = int(events["t"][-1])
 
     def _finish(self) -> None:
