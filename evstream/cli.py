@@ -76,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_COMMAND_MODULES = ["evstream.train.commands"]
+_COMMAND_MODULES = ["evstream.train.commands", "evstream.sim.commands", "evstream.viz.commands"]
 """Modules whose ``register(subparsers)`` adds further subcommands."""
 
 

@@ -63,11 +63,15 @@ class Pipeline:
             their state across batches: chunked == whole).
         model: callable events -> output for each window (None: events only, for viewing).
         max_lag_ms: drop a window that completes more than this late.
+        on_result: called with every :class:`WindowResult` in the processing thread (a headless
+            video sink that must see every window); the GUI polls :attr:`results` instead.
     """
 
     def __init__(self, source: EventSource, *, window_us: int = 50_000, filters: Sequence[Callable] = (),
-                 model: Callable[[np.ndarray], Any] | None = None, max_lag_ms: float = 150.0):
+                 model: Callable[[np.ndarray], Any] | None = None, max_lag_ms: float = 150.0,
+                 on_result: Callable[[WindowResult], None] | None = None):
         self.source, self.window_us, self.filters, self.model = source, int(window_us), list(filters), model
+        self.on_result = on_result
         self.max_lag_s = max_lag_ms / 1e3
         self.model_enabled = True  # toggled from the GUI
         self.filters_enabled = True
@@ -147,5 +151,8 @@ class Pipeline:
         latency = (done - arrived) * 1e3
         stats.windows += 1
         stats.latencies_ms.append(latency)
-        self.results.set(WindowResult(window_end - self.window_us, window_end, window, output, latency,
-                                      {"model": (done - start) * 1e3}))
+        result = WindowResult(window_end - self.window_us, window_end, window, output, latency,
+                              {"model": (done - start) * 1e3})
+        self.results.set(result)
+        if self.on_result is not None:
+            self.on_result(result)

@@ -24,13 +24,17 @@ class DropOldestQueue:
         self._closed = False
         self.dropped = 0
 
-    def put(self, item: Any) -> None:
+    def put(self, item: Any, block: bool = False) -> None:
+        """Append ``item``; when full, drop the oldest (or, with ``block``, wait for room: for
+        offline sources that have no clock to fall behind)."""
         with self._cond:
+            while block and len(self._items) >= self._maxsize and not self._closed:
+                self._cond.wait(0.05)
             if len(self._items) >= self._maxsize:
                 self._items.popleft()
                 self.dropped += 1
             self._items.append(item)
-            self._cond.notify()
+            self._cond.notify_all()
 
     def get(self, timeout: float | None = None) -> Any:
         """The oldest item; None when closed and empty, or after ``timeout`` seconds without one."""
@@ -43,7 +47,9 @@ class DropOldestQueue:
                 if remaining is not None and remaining <= 0:
                     return None
                 self._cond.wait(remaining)
-            return self._items.popleft()
+            item = self._items.popleft()
+            self._cond.notify_all()
+            return item
 
     def close(self) -> None:
         """No more items will come: ``get`` returns None once the queue is empty."""

@@ -34,6 +34,7 @@ class FileReplaySource(EventSource):
         self.name = f"replay:{os.path.basename(path)}"
         self.loop, self.batch_us = loop, int(batch_us)
         self._speed = float(speed)
+        self.lossless = self._speed == float("inf")  # unpaced replay feeds offline work: never drop
         self._lock = threading.Lock()
         self._seek_to: int | None = None
         self._paused = False

@@ -35,6 +35,7 @@ class EventSource(ABC):
     """
 
     finite = False
+    lossless = False  # True: wait for the consumer instead of dropping (offline sources without a clock)
 
     def __init__(self, queue_size: int = 256):
         self.queue = DropOldestQueue(queue_size)
@@ -55,7 +56,7 @@ class EventSource(ABC):
 
     def _emit(self, events: np.ndarray, t_end_us: int) -> None:
         self.events_emitted += len(events)
-        self.queue.put(EventBatch(events, int(t_end_us), time.monotonic()))
+        self.queue.put(EventBatch(events, int(t_end_us), time.monotonic()), block=self.lossless)
 
     def _guarded_run(self) -> None:
         try:
@@ -73,6 +74,7 @@ class EventSource(ABC):
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
+        self.queue.close()
         if self._thread is not None:
             self._thread.join(timeout)
 
