@@ -1,0 +1,184 @@
+"""What Prophesee RAW EVT 2.0 and EVT 3.0 share: the header, the word stream, the writer's file.
+
+A RAW file is a ``%`` text header followed by little-endian words (32-bit in EVT 2.0, 16-bit in
+EVT 3.0) whose top 4 bits give the word type. A format supplies one numba decoder
+``decode(words, start, state, width, height, out) -> (n_events, next_word, error)`` that resumes
+from ``state`` (an int64 array it updates), stops when ``out`` is full or the words run out,
+and returns ``error > 0`` with ``next_word`` at the offending word instead of crashing. The
+decoder checks what the base reader checks (coordinates inside the sensor, time never going
+backwards), so errors name the exact word and :meth:`RawReader.read` needs no second pass.
+"""
+
+from __future__ import annotations
+
+import os
+from abc import abstractmethod
+from collections.abc import Callable, Iterator
+from typing import ClassVar
+
+import numpy as np
+
+from evstream.events import EventFileError, check_sensor_size, empty_events, report_truncation
+from evstream.io.dat import check_polarity
+from evstream.io.prophesee_header import PropheseeHeader, parse_header
+from evstream.io.reader import BLOCK_EVENTS, EventReader
+from evstream.io.registry import _prophesee_header_format
+from evstream.io.writer import EventWriter
+
+SLICE_WORDS = 1 << 21
+"""Words read from the file at once while streaming (8 MiB of EVT 2.0, 4 MiB of EVT 3.0)."""
+
+MAX_COORD = 1 << 11
+"""RAW words hold 11-bit coordinates: sensors up to 2048 x 2048."""
+
+ERR_UNKNOWN_TYPE, ERR_X, ERR_Y, ERR_TIME = 1, 2, 3, 4
+"""Decoder error codes of both formats."""
+
+
+def read_raw_header(file, path, encoding: str) -> PropheseeHeader:
+    """Parse the ``%`` header of an open RAW file; reject a header that names another encoding."""
+    file.seek(0)
+    head = b""
+    while True:  # read line by line: the data after the header may hold no newline for megabytes
+        first = file.read(1)
+        if first != b"%":
+            break
+        line = first + file.readline()
+        head += line
+        if not line.endswith(b"\n") or line[1:].strip().lower() == b"end":
+            break
+    header = parse_header(head, path)
+    found = _prophesee_header_format(head)
+    if found not in (None, "dat", encoding):  # None / "dat": no `% evt` or `% format` line, trust the caller
+        raise EventFileError(path, f"header says {found.removeprefix('evt?')!r}, not {encoding!r}", 0)
+    return header
+
+
+class RawReader(EventReader):
+    """Streams a RAW file through its format's numba decoder, ``SLICE_WORDS`` words at a time.
+
+    Options: ``sensor_size=(W, H[, 2])`` for a header without geometry (it overrides the header's).
+    """
+
+    word_dtype: ClassVar[np.dtype]
+    initial_state: ClassVar[tuple[int, ...]]
+    """Decoder state at the first word of the file."""
+    max_events_per_word: ClassVar[int]
+    _decode: ClassVar[Callable]
+    """The format's numba decoder (see the module docstring), set as a staticmethod."""
+
+    def __init__(self, path, *, strict: bool = False, sensor_size=None):
+        super().__init__(path, strict=strict)
+        try:
+            self._file = open(self.path, "rb")
+        except OSError as err:
+            raise EventFileError(self.path, f"cannot open: {err.strerror}") from err
+        try:
+            self.header = read_raw_header(self._file, self.path, self.format)
+            self.sensor_size = self._geometry(sensor_size)
+        except BaseException:
+            self._file.close()
+            raise
+        self._data_offset = self.header.data_offset
+
+    def _geometry(self, sensor_size) -> tuple[int, int, int]:
+        if sensor_size is not None:
+            return check_sensor_size((*tuple(sensor_size)[:2], 2))
+        try:
+            geometry = self.header.geometry()
+        except ValueError as err:
+            raise EventFileError(self.path, f"unreadable geometry in the header: {err}", 0) from None
+        if geometry is None:
+            raise EventFileError(self.path, "the header gives no sensor geometry; pass sensor_size=(W, H)", 0)
+        return (*geometry, 2)
+
+    def _error_reason(self, error: int, word: int) -> str:
+        """Why the decoder stopped with ``error`` at ``word``."""
+        width, height = self.sensor_size[:2]
+        reasons = {ERR_UNKNOWN_TYPE: f"unknown word type 0x{word >> (8 * self.word_dtype.itemsize - 4):X}",
+                   ERR_X: f"event x outside the {width}x{height} sensor",
+                   ERR_Y: f"event y outside the {width}x{height} sensor",
+                   ERR_TIME: "time goes backwards at this event"}
+        return f"{reasons[error]} (word 0x{word:0{2 * self.word_dtype.itemsize}X})"
+
+    # --- streaming -------------------------------------------------------------------------------
+    def close(self) -> None:
+        self._file.close()
+
+    def _blocks(self) -> Iterator[tuple[np.ndarray, int]]:
+        return self._decoded(SLICE_WORDS, BLOCK_EVENTS)
+
+    def read(self) -> np.ndarray:
+        """All events from the current position; from the start, decoded into one array of one event
+        per word (no concatenation unless EVT 3.0 vectors hold more)."""
+        if self._seek_us is not None:
+            return super().read()
+        blocks = [events for events, offset in self._decoded(None, None)]
+        return blocks[0] if len(blocks) == 1 else np.concatenate([empty_events(), *blocks])
+
+    def _decoded(self, slice_words: int | None, block_events: int | None) -> Iterator[tuple[np.ndarray, int]]:
+        """Decode the word stream ``slice_words`` words at a time into blocks of up to ``block_events``.
+
+        ``None`` means all words at once, decoded into an array of one event per word (enough for
+        EVT 2.0 and typical EVT 3.0); when vectors overflow it, the rest goes into a second array
+        sized for their worst case, ``max_events_per_word``.
+        """
+        itemsize = self.word_dtype.itemsize
+        n_words, tail = divmod(max(os.fstat(self._file.fileno()).st_size - self._data_offset, 0), itemsize)
+        width, height = self.sensor_size[:2]
+        state = np.array(self.initial_state, dtype=np.int64)
+        slice_words = slice_words or max(n_words, 1)
+        buffer = np.empty(min(slice_words, n_words), dtype=self.word_dtype)
+        self._file.seek(self._data_offset)
+        for first in range(0, n_words, slice_words):
+            words = buffer[:min(slice_words, n_words - first)]
+            offset = self._data_offset + first * itemsize
+            if self._file.readinto(words) != words.nbytes:
+                raise EventFileError(self.path, "file changed size while being read", offset)
+            start = 0
+            while start < len(words):
+                worst = 1 if start == 0 else self.max_events_per_word
+                out = empty_events(block_events or (len(words) - start) * worst + 12)
+                n, stop, error = self._decode(words, start, state, width, height, out)
+                if error:
+                    reason = self._error_reason(error, int(words[stop]))
+                    raise EventFileError(self.path, reason, offset + stop * itemsize)
+                yield out[:n], offset + start * itemsize
+                start = stop
+        if tail:
+            end = self._data_offset + n_words * itemsize
+            report_truncation(self.path, end, f"file ends {tail} bytes into a {itemsize}-byte word", self.strict)
+
+
+class RawWriter(EventWriter):
+    """Writes the ``%`` header of a RAW file, then the words its format's encoder makes of each batch.
+
+    ``max_time_us`` bounds the times a format can store without an unreasonable run of time-high
+    words (the decoder's wrap count starts at zero, so the writer walks the clock up to each time).
+    """
+
+    max_time_us: ClassVar[int]
+
+    def __init__(self, path, sensor_size):
+        super().__init__(path, sensor_size)
+        width, height = self.sensor_size[:2]
+        if width > MAX_COORD or height > MAX_COORD:
+            raise ValueError(f"{self.path}: RAW words hold 11-bit coordinates, sensor {width}x{height} is too large")
+        self._file = open(self.path, "wb")
+        self._file.write((f"% evt {self.format[3]}.0\n% format {self.format.upper()};height={height};width={width}\n"
+                          f"% geometry {width}x{height}\n% end\n").encode("ascii"))
+
+    def _write(self, events: np.ndarray) -> None:
+        check_polarity(events, self.path)
+        t = events["t"]
+        if t[0] < 0 or t[-1] >= self.max_time_us:
+            raise ValueError(f"{self.path}: {self.format.upper()} stores times in [0, {self.max_time_us}) us here, "
+                             f"got [{t[0]}, {t[-1]}]; subtract an offset first")
+        self._file.write(self._encode(events).data)
+
+    @abstractmethod
+    def _encode(self, events: np.ndarray) -> np.ndarray:
+        """The words of one validated batch (the format keeps its encoder state between batches)."""
+
+    def _finish(self) -> None:
+        self._file.close()
