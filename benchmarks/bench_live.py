@@ -1,0 +1,85 @@
+"""End-to-end latency of the live loop (event time to result ready) with the bundled models.
+
+A paced source emits random events at a fixed rate in 1 ms batches on the sensor of each
+model; the pipeline runs the model on its windows. Prints p50/p99 latency, the windows
+processed and dropped, and the sustained input rate, for each model and rate.
+
+    python benchmarks/bench_live.py [--seconds 5] [--rates 0.5e6,2e6,5e6] [--tasks gesture,detection]
+
+Goal (issue 9): p99 <= 50 ms at 2 M events/s with the gesture model on 2 cores. Run with
+GLIBC_TUNABLES=glibc.malloc.mmap_threshold=4294967295:glibc.malloc.trim_threshold=17179869184
+for torch on CPU (see the README).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+
+from evstream.events import EVENT_DTYPE
+from evstream.live.models import load_live_model
+from evstream.live.pipeline import Pipeline
+from evstream.live.source import EventSource
+
+SENSORS = {"gesture": (128, 128, 2), "detection": (304, 240, 2), "depth": (346, 260, 2), "none": (346, 260, 2)}
+
+
+class RateSource(EventSource):
+    """Random events at ``rate`` events/s, in 1 ms batches paced to the wall clock."""
+
+    def __init__(self, rate: float, sensor_size, seconds: float, seed: int = 0):
+        super().__init__(queue_size=4096)
+        self.rate, self.sensor_size, self.seconds = rate, sensor_size, seconds
+        self.rng = np.random.default_rng(seed)
+        self.name = f"random:{rate / 1e6:g}M/s"
+
+    def _run(self) -> None:
+        per_ms = int(self.rate / 1000)
+        start = time.monotonic()
+        for k in range(int(self.seconds * 1000)):
+            if self.stopping:
+                return
+            events = np.empty(per_ms, dtype=EVENT_DTYPE)
+            events["x"] = self.rng.integers(0, self.sensor_size[0], per_ms)
+            events["y"] = self.rng.integers(0, self.sensor_size[1], per_ms)
+            events["t"] = np.sort(self.rng.integers(k * 1000, (k + 1) * 1000, per_ms))
+            events["p"] = self.rng.integers(0, 2, per_ms)
+            delay = start + (k + 1) / 1000 - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            self._emit(events, (k + 1) * 1000)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--rates", default="0.5e6,2e6,5e6")
+    parser.add_argument("--tasks", default="gesture,detection")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (leave a core for I/O and the GUI)")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    print(f"{'task':<10} {'rate M/s':>8} {'window ms':>9} {'p50 ms':>7} {'p99 ms':>7} {'windows':>8} {'dropped':>8} "
+          f"{'in M/s':>7}")
+    for task in args.tasks.split(","):
+        model, window_us, message = load_live_model(task)
+        if model is None:
+            print(f"{task:<10} skipped: {message}")
+            continue
+        for rate in (float(r) for r in args.rates.split(",")):
+            source = RateSource(rate, SENSORS[task], args.seconds)
+            pipeline = Pipeline(source, window_us=window_us, model=model)
+            start = time.monotonic()
+            with pipeline:
+                pipeline.join(args.seconds * 3 + 30)
+            wall = time.monotonic() - start
+            stats = pipeline.stats
+            p50, p99 = stats.latency_percentiles()
+            print(f"{task:<10} {rate / 1e6:>8.2f} {window_us / 1e3:>9.1f} {p50:>7.1f} {p99:>7.1f} {stats.windows:>8d} "
+                  f"{stats.dropped_windows + source.dropped:>8d} {stats.events / wall / 1e6:>7.2f}")
+
+
+if __name__ == "__main__":
+    main()
