@@ -10,6 +10,17 @@ from evstream.io import open_events
 from evstream.live.source import EventSource
 
 _SLEEP_SLICE_S = 0.02  # longest single sleep: controls react within 20 ms
+_SCAN_LIMIT_BYTES = 256 << 20  # files up to this size are scanned once for their time range (seek bar)
+
+
+def _time_range(reader) -> tuple[int, int] | None:
+    """(first, last) event time of a file, from one streaming pass; None for an empty file."""
+    first = last = None
+    for block in reader:
+        first = int(block["t"][0]) if first is None else first
+        last = int(block["t"][-1])
+    reader.rewind()
+    return None if first is None else (first, last)
 
 
 class FileReplaySource(EventSource):
@@ -40,6 +51,7 @@ class FileReplaySource(EventSource):
         self._paused = False
         self._reanchor = False
         self.position_us: int | None = None
+        self.time_range = _time_range(self.reader) if os.path.getsize(path) <= _SCAN_LIMIT_BYTES else None
 
     # --- controls (any thread) ------------------------------------------------------------
     def seek(self, t_us: int) -> None:

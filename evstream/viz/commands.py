@@ -69,9 +69,12 @@ def run_headless(source, model, window_us: int, out: Path, seconds: float | None
     return summary
 
 
-def run_window(source, model, window_us: int, title: str) -> int:
-    """Show the live window until it is closed or Ctrl-C."""
+def run_window(source, model, window_us: int, title: str, seconds: float | None = None,
+               screenshot: Path | None = None) -> int:
+    """Show the live window until it is closed, Ctrl-C, or ``seconds`` of event time (then save
+    ``screenshot`` and quit)."""
     import pyqtgraph as pg
+    from pyqtgraph.Qt import QtCore
 
     from evstream.live.pipeline import Pipeline
     from evstream.viz.window import LiveWindow
@@ -80,6 +83,23 @@ def run_window(source, model, window_us: int, title: str) -> int:
     pipeline = Pipeline(source, window_us=window_us, model=model)
     window = LiveWindow(pipeline, title=title)
     signal.signal(signal.SIGINT, lambda *_: window.close())
+    first: list[int] = []
+
+    def check_end() -> None:
+        _, result = pipeline.results.get()
+        if result is None:
+            return
+        first.append(result.t_start_us)
+        if seconds is not None and result.t_end_us - first[0] >= seconds * 1e6 and watchdog.isActive():
+            watchdog.stop()
+            if screenshot is not None:
+                window.grab().save(str(screenshot))
+                print(f"evstream: screenshot saved to {screenshot}")
+            window.close()
+
+    watchdog = QtCore.QTimer(window)
+    watchdog.timeout.connect(check_end)
+    watchdog.start(100)
     window.resize(1280, 720)
     window.show()
     pipeline.start()
@@ -104,7 +124,8 @@ def _view(source, task: str, args, name: str) -> int:
         summary = run_headless(source, model, window_us, out, args.seconds, name)
         print(json.dumps(summary))
         return 0
-    return run_window(source, model, window_us, f"evstream - {source.name}")
+    return run_window(source, model, window_us, f"evstream - {source.name}", args.seconds,
+                      Path(args.screenshot) if args.screenshot else None)
 
 
 def _live(args) -> int:
@@ -143,7 +164,8 @@ def _view_arguments(parser: argparse.ArgumentParser, task_default: str) -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--headless", action="store_true", help="no window: write an MP4 and a summary to --out")
     parser.add_argument("--out", default="evstream_out", help="folder for --headless output")
-    parser.add_argument("--seconds", type=float, help="stop after this much event time (headless)")
+    parser.add_argument("--seconds", type=float, help="stop after this much event time")
+    parser.add_argument("--screenshot", help="with a window: save it to this PNG when --seconds is reached")
 
 
 def register(subparsers) -> None:

@@ -89,6 +89,8 @@ class LiveWindow(QtWidgets.QMainWindow):
         self.history_item = pg.ImageItem(axisOrder="row-major")
         self.history_plot.addItem(self.history_item)
         self.history: deque = deque(maxlen=HISTORY)
+        self.bars_plot.setVisible(False)  # shown with the first classification
+        self.history_plot.setVisible(False)
         self.rate_plot = LivePlot(side, "events / s", 2, (255, 200, 40))
         self.latency_plot = LivePlot(side, "latency (ms)", 3, (90, 220, 255))
         self.drops_plot = LivePlot(side, "dropped windows", 4, (255, 90, 90))
@@ -118,7 +120,7 @@ class LiveWindow(QtWidgets.QMainWindow):
         bar.addWidget(self.speed_box)
         self.seek_slider = QtWidgets.QSlider(QtCore.Qt.Orientation.Horizontal)
         self.seek_slider.setRange(0, 1000)
-        self.seek_slider.setEnabled(replay is not None)
+        self.seek_slider.setEnabled(replay is not None and replay.time_range is not None)
         self.seek_slider.sliderReleased.connect(self._seek)
         bar.addWidget(self.seek_slider)
         self.model_box = QtWidgets.QCheckBox("model")
@@ -133,7 +135,7 @@ class LiveWindow(QtWidgets.QMainWindow):
 
     def _seek(self) -> None:
         replay = self._replay
-        start, end = getattr(replay, "time_range", (None, None))
+        start, end = replay.time_range or (None, None)
         if start is not None:
             replay.seek(int(start + (end - start) * self.seek_slider.value() / 1000))
 
@@ -167,6 +169,8 @@ class LiveWindow(QtWidgets.QMainWindow):
             self.box_item.setData([], [])
             self._draw_labels([], [], [])
         if isinstance(output, Classification):
+            self.bars_plot.setVisible(True)
+            self.history_plot.setVisible(True)
             p = np.asarray(output.probabilities, float)
             self.bars.setOpts(x=np.arange(len(p)), height=p)
             self.history.append(p)
