@@ -1,0 +1,95 @@
+"""Global time surfaces (Lagorce et al. 2016, HOTS), the same as tonic's ``ToTimesurface``.
+
+The events are sliced by time windows of ``dt`` (tonic's slicing, with ``overlap`` and
+``include_incomplete``). After slice ``i`` every pixel holds ``exp(-(t_ref - t_last) / tau)``, with
+``t_last`` the time of the pixel's latest event so far and ``t_ref = t_first + (i + 1) dt``
+(tonic's reference time, also under overlap); pixels without events hold 0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from evstream._jit import kernel
+from evstream.events import check_sensor_size
+from evstream.ops.frames import (STATUS_BAD_COORDINATE, STATUS_UNSORTED, frame_buffer, frame_slices,
+                                 prepare_events, raise_for_status)
+
+
+@kernel
+def _time_surface_exponents(events, starts, ends, reference_times, tau, memory, out):
+    """Per slice: store each event's t in ``memory[p, y, x]``, then write ``-(t_ref - memory) / tau`` to ``out[f]``.
+
+    ``memory`` is a ``[C, H, W]`` float buffer filled with -inf; ``out`` is ``[F, C, H, W]``. The caller
+    takes ``np.exp`` of ``out`` (numpy's vectorised exp, the one tonic uses, so the values are tonic's).
+    """
+    last_channel = memory.shape[0] - 1
+    height = memory.shape[1]
+    width = memory.shape[2]
+    flat_memory = memory.reshape(-1)
+    status = 0
+    for f in range(starts.shape[0]):
+        previous_t = events[starts[f]].t if ends[f] > starts[f] else 0
+        for i in range(starts[f], ends[f]):
+            e = events[i]
+            if e.t < previous_t:
+                status |= STATUS_UNSORTED
+            previous_t = e.t
+            if e.x >= width or e.y >= height or e.p < 0 or e.p > 1:
+                status |= STATUS_BAD_COORDINATE
+                continue
+            memory[min(e.p, last_channel), e.y, e.x] = e.t
+        reference = reference_times[f]
+        exponents = out[f].reshape(-1)
+        for k in range(flat_memory.shape[0]):
+            exponents[k] = -(reference - flat_memory[k]) / tau
+    return status
+
+
+def to_time_surface(events: np.ndarray, sensor_size, dt: float, tau: float, overlap: float = 0,
+                    include_incomplete: bool = False, out: np.ndarray | None = None) -> np.ndarray:
+    """Time surfaces every ``dt`` µs, tonic's ``to_timesurface_numpy``.
+
+    Args:
+        events: time-sorted events.
+        sensor_size: ``(W, H, P)``; ``P = 1`` merges polarities.
+        dt: slice length in µs (> 0); tau: decay time constant in µs (> 0).
+        overlap, include_incomplete: tonic's time-window slicing.
+        out: optional reused ``[F, P, H, W]`` float buffer.
+
+    Shape:
+        ``[F, P, H, W]``, F = number of time slices.
+
+    Returns:
+        float64 surfaces, equal to tonic's. Empty events give one zero surface.
+    """
+    width, height, polarities = check_sensor_size(sensor_size)
+    if not dt > 0 or not tau > 0:
+        raise ValueError(f"to_time_surface: dt and tau must be > 0, got dt={dt}, tau={tau}")
+    events = prepare_events(events)
+    starts, ends = frame_slices(events, time_window=dt, overlap=overlap, include_incomplete=include_incomplete)
+    surfaces = frame_buffer((len(starts), polarities, height, width), np.float64, out, "to_time_surface")
+    if len(events):
+        first_t = events["t"][starts[0]]
+        reference_times = (np.arange(1, len(starts) + 1) * dt + first_t).astype(np.float64)
+        memory = np.full((polarities, height, width), -np.inf)
+        status = _time_surface_exponents(events, starts, ends, reference_times, float(tau), memory, surfaces)
+        raise_for_status(status, "to_time_surface")
+        np.exp(surfaces, out=surfaces)
+    return surfaces
+
+
+@dataclass(frozen=True)
+class ToTimesurface:
+    """Transform calling :func:`to_time_surface` (tonic's ``ToTimesurface`` arguments)."""
+
+    sensor_size: tuple[int, int, int]
+    dt: float
+    tau: float
+    overlap: float = 0
+    include_incomplete: bool = False
+
+    def __call__(self, events: np.ndarray) -> np.ndarray:
+        return to_time_surface(events, self.sensor_size, self.dt, self.tau, self.overlap, self.include_incomplete)

@@ -1,0 +1,204 @@
+"""Voxel grid: signed events spread over time bins by linear interpolation (Zhu et al. 2019).
+
+Same values as tonic's ``ToVoxelGrid`` with 0/1 integer polarity, without tonic's two traps:
+the caller's array is never modified, and boolean polarity (tonic's own dtype, which tonic turns
+into all +1) is converted to 0/1 first, so OFF events always count -1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from evstream._jit import kernel
+from evstream.events import check_sensor_size
+from evstream.ops.frames import (STATUS_BAD_COORDINATE, STATUS_UNSORTED, frame_buffer, prepare_events,
+                                 raise_for_status)
+
+
+@kernel
+def _bin_position(t, t0, span, n_bins):
+    """tonic's ``B (t - t0) / span`` in the same floating-point operations (0 when span is 0)."""
+    return n_bins * (np.float64(t) - np.float64(t0)) / np.float64(span) if span > 0 else 0.0
+
+
+@kernel
+def _first_in_bin(events, t0, span, n_bins, b):
+    """The first index whose bin ``int(position)`` is >= b (positions never decrease along sorted events)."""
+    low = 0
+    high = events.shape[0]
+    while low < high:
+        middle = (low + high) >> 1
+        if int(_bin_position(events[middle].t, t0, span, n_bins)) < b:
+            low = middle + 1
+        else:
+            high = middle
+    return low
+
+
+@kernel
+def _voxel_grid(events, bounds, out):
+    """Add ``(2p - 1)(1 - d)`` to bin ``i`` and ``(2p - 1) d`` to bin ``i + 1``, where ``i + d = B (t - t0) / span``.
+
+    ``out`` is ``[B, 1, H, W]`` float; ``bounds`` from :func:`_bin_bounds`. Plane b first takes the
+    left parts of bin b's events, then the right parts of bin b - 1's: tonic's summation order, one
+    plane in cache at a time. Returns a status like the counting kernel's.
+    """
+    n_bins = out.shape[0]
+    height = out.shape[2]
+    width = out.shape[3]
+    t0 = events[0].t
+    span = events[events.shape[0] - 1].t - t0
+    status = 0
+    for b in range(n_bins):
+        previous_t = events[bounds[b]].t if bounds[b + 1] > bounds[b] else 0
+        for i in range(bounds[b], bounds[b + 1]):
+            e = events[i]
+            if e.t < previous_t:
+                status |= STATUS_UNSORTED
+            previous_t = e.t
+            if e.x >= width or e.y >= height or e.p < 0 or e.p > 1:
+                status |= STATUS_BAD_COORDINATE
+                continue
+            position = _bin_position(e.t, t0, span, n_bins)
+            out[b, 0, e.y, e.x] += (2.0 * e.p - 1.0) * (1.0 - (position - int(position)))
+        if b == 0:
+            continue
+        for i in range(bounds[b - 1], bounds[b]):
+            e = events[i]
+            if e.x < width and e.y < height and 0 <= e.p <= 1:
+                position = _bin_position(e.t, t0, span, n_bins)
+                out[b, 0, e.y, e.x] += (2.0 * e.p - 1.0) * (position - int(position))
+    return status
+
+
+TILE_SHIFT = 14
+"""Tiles of 2**14 pixels (128 KiB of float64) for the tiled kernel."""
+DIRECT_MAX_PIXELS = 1 << 17
+"""Planes up to this many pixels (1 MiB of float64, e.g. 346x260) use the direct kernel."""
+
+
+@kernel
+def _bin_bounds(events, bounds):
+    """``bounds[b]`` = the first index in a bin >= b, for b = 0 .. B (B = ``len(bounds) - 1``)."""
+    n_bins = bounds.shape[0] - 1
+    t0 = events[0].t
+    span = events[events.shape[0] - 1].t - t0
+    for b in range(n_bins + 1):
+        bounds[b] = _first_in_bin(events, t0, span, n_bins, b)
+
+
+@kernel
+def _bucket_by_tile(events, begin, end, n_bins, width, height, starts, codes, positions):
+    """Stable counting sort of ``events[begin:end]`` by pixel tile (``(y W + x) >> TILE_SHIFT``).
+
+    Writes ``codes = 2 (y W + x) + p`` and the bin positions in tile order; tile k's entries are
+    ``starts[k]:starts[k + 1]``. Returns a counting-kernel status (bad events are left out).
+    """
+    t0 = events[0].t
+    span = events[events.shape[0] - 1].t - t0
+    starts[:] = 0
+    status = 0
+    previous_t = events[begin].t if end > begin else 0
+    for i in range(begin, end):
+        e = events[i]
+        if e.t < previous_t:
+            status |= STATUS_UNSORTED
+        previous_t = e.t
+        if e.x >= width or e.y >= height or e.p < 0 or e.p > 1:
+            status |= STATUS_BAD_COORDINATE
+            continue
+        starts[((e.y * width + e.x) >> TILE_SHIFT) + 1] += 1
+    for k in range(starts.shape[0] - 1):
+        starts[k + 1] += starts[k]
+    cursor = starts[:-1].copy()
+    for i in range(begin, end):
+        e = events[i]
+        if e.x < width and e.y < height and 0 <= e.p <= 1:
+            pixel = e.y * width + e.x
+            j = cursor[pixel >> TILE_SHIFT]
+            codes[j] = 2 * pixel + e.p
+            positions[j] = _bin_position(e.t, t0, span, n_bins)
+            cursor[pixel >> TILE_SHIFT] = j + 1
+    return status
+
+
+@kernel
+def _voxel_grid_tiled(events, bounds, starts, codes, positions, out):
+    """:func:`_voxel_grid` for large planes: each bin's events are first sorted by tile (stably), then
+    plane b takes, tile by tile, the left parts of bin b and the right parts of bin b - 1 (the same
+    per-pixel order, so the same sums), with each tile in cache. Scratch: ``starts [2, tiles + 1]``,
+    ``codes``/``positions`` ``[2, max events per bin]``.
+    """
+    n_bins = out.shape[0]
+    height = out.shape[2]
+    width = out.shape[3]
+    planes = out.reshape(n_bins, height * width)
+    status = 0
+    for b in range(n_bins):
+        now = b % 2
+        status |= _bucket_by_tile(events, bounds[b], bounds[b + 1], n_bins, width, height, starts[now], codes[now],
+                                  positions[now])
+        plane = planes[b]
+        before = 1 - now
+        for k in range(starts.shape[1] - 1):
+            for j in range(starts[now, k], starts[now, k + 1]):
+                code = codes[now, j]
+                position = positions[now, j]
+                plane[code >> 1] += (2.0 * (code & 1) - 1.0) * (1.0 - (position - int(position)))
+            if b > 0:
+                for j in range(starts[before, k], starts[before, k + 1]):
+                    code = codes[before, j]
+                    position = positions[before, j]
+                    plane[code >> 1] += (2.0 * (code & 1) - 1.0) * (position - int(position))
+    return status
+
+
+def to_voxel_grid(events: np.ndarray, sensor_size, n_time_bins: int, out: np.ndarray | None = None) -> np.ndarray:
+    """Voxel grid of the events' whole time range, tonic's ``to_voxel_grid_numpy`` with int polarity.
+
+    Args:
+        events: time-sorted events; bool or signed polarity is converted, the input is never modified.
+        sensor_size: ``(W, H, 2)``.
+        n_time_bins: number of time bins B; the first event is at bin 0, the last at bin B.
+        out: optional reused ``[B, 1, H, W]`` float buffer (zeroed first).
+
+    Shape:
+        ``[B, 1, H, W]`` (tonic's shape).
+
+    Returns:
+        float64 grid, equal to tonic's (same operations, same summation order per pixel). Planes
+        over ``DIRECT_MAX_PIXELS`` go through a tiled kernel (3x faster at 1280x720 here).
+        All events at one timestamp go to bin 0 with weight 1 (tonic divides by zero there).
+    """
+    width, height, polarities = check_sensor_size(sensor_size)
+    if polarities != 2:
+        raise ValueError(f"to_voxel_grid: sensor_size must have 2 polarities, got {sensor_size!r}")
+    if not int(n_time_bins) > 0:
+        raise ValueError(f"to_voxel_grid: n_time_bins must be > 0, got {n_time_bins}")
+    events = prepare_events(events)
+    grid = frame_buffer((int(n_time_bins), 1, height, width), np.float64, out, "to_voxel_grid")
+    if not len(events):
+        return grid
+    bounds = np.empty(int(n_time_bins) + 1, np.int64)
+    _bin_bounds(events, bounds)
+    if height * width <= DIRECT_MAX_PIXELS:
+        raise_for_status(_voxel_grid(events, bounds, grid), "to_voxel_grid")
+    else:
+        longest = int(np.diff(bounds).max())
+        starts = np.zeros((2, ((height * width - 1) >> TILE_SHIFT) + 2), np.int64)
+        codes, positions = np.empty((2, longest), np.int32), np.empty((2, longest), np.float64)
+        raise_for_status(_voxel_grid_tiled(events, bounds, starts, codes, positions, grid), "to_voxel_grid")
+    return grid
+
+
+@dataclass(frozen=True)
+class ToVoxelGrid:
+    """Transform calling :func:`to_voxel_grid` (tonic's ``ToVoxelGrid`` arguments)."""
+
+    sensor_size: tuple[int, int, int]
+    n_time_bins: int
+
+    def __call__(self, events: np.ndarray) -> np.ndarray:
+        return to_voxel_grid(events, self.sensor_size, self.n_time_bins)

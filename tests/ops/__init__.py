@@ -1,0 +1,1 @@
+"""Tests of evstream.ops: representations and filters against tonic, spikingjelly and numpy twins."""
