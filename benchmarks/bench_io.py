@@ -119,7 +119,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--formats", default=",".join(FORMATS))
     args = parser.parse_args()
-    print(f"{'format':<12} {'decoder':<14} {'M events/s':>11} {'vs evstream':>12}")
+    print(f"{'format':<12} {'decoder':<14} {'M events/s':>11} {'evstream speed-up':>18}")
     with tempfile.TemporaryDirectory() as tmp:
         for fmt in args.formats.split(","):
             name, sensor_size, options = FORMATS[fmt]
@@ -138,7 +138,7 @@ def main() -> None:
                     print(f"{fmt:<12} {peer:<14} failed: {type(err).__name__}: {str(err)[:60]}")
             ours = rows[0][1]
             for decoder, seconds in rows:
-                print(f"{fmt:<12} {decoder:<14} {n / seconds / 1e6:>11.1f} {seconds / ours:>11.2f}x")
+                print(f"{fmt:<12} {decoder:<14} {n / seconds / 1e6:>11.1f} {seconds / ours:>17.2f}x")
             path.unlink()
 
 

@@ -8,6 +8,10 @@ FileDataTable at the end lists every packet's data offset, stream, element count
 span; the reader uses it to seek, and scans packet headers when it is missing (-1, or lost
 because the file was cut). One event stream is read (the first, or ``stream_id=``); frames,
 IMU and trigger packets are skipped without being decompressed.
+
+A whole-file :meth:`Aedat4Reader.read` sizes its output from the data table's element counts
+and decodes every packet straight into its slice, packets in parallel threads (LZ4, ZSTD and
+the numba kernel all release the GIL); streaming decodes packet after packet.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import os
 import struct
 import xml.etree.ElementTree as ET
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from xml.sax.saxutils import escape
 
@@ -39,6 +44,8 @@ _MAX_COORDINATE = (1 << 15) - 1
 _PACKET_HEADER = struct.Struct("<ii")
 _PREFIX = struct.Struct("<I")
 _DATA_START = len(MAGIC) + 4
+_T_MIN = np.iinfo(np.int64).min
+_MAX_THREADS = 4
 
 
 @dataclass(frozen=True)
@@ -92,15 +99,36 @@ def _size_prefixed(raw: bytes) -> memoryview:
     return memoryview(raw)[4:4 + size]
 
 
+class _Truncated(Exception):
+    """The file ends inside a packet or its header: reported (warning or strict error), not fatal."""
+
+    def __init__(self, offset: int, reason: str):
+        super().__init__(reason)
+        self.offset, self.reason = offset, reason
+
+
 @kernel
-def _unpack_events(words, x, y, t, p):
-    """Event structs seen as int64 pairs (t; x | y << 16 | polarity << 32) -> our columns."""
-    for i in range(t.shape[0]):
-        t[i] = words[2 * i]
+def _unpack_events(words, width, height, out):
+    """Event structs seen as int64 pairs (t; x | y << 16 | polarity << 32) -> ``out``.
+
+    Returns 1 when an event lies outside ``width`` x ``height`` or goes back in time within the
+    packet, else 0, so that a whole-file read runs the reader's checks (and their error) only then.
+    """
+    doubt = 0
+    previous = _T_MIN
+    for i in range(out.shape[0]):
+        t = words[2 * i]
         packed = words[2 * i + 1]
-        x[i] = packed & 0xFFFF
-        y[i] = (packed >> 16) & 0xFFFF
-        p[i] = 1 if (packed >> 32) & 0xFF else 0
+        x = packed & 0xFFFF
+        y = (packed >> 16) & 0xFFFF
+        if x >= width or y >= height or t < previous:
+            doubt = 1
+        previous = t
+        out[i].t = t
+        out[i].x = x
+        out[i].y = y
+        out[i].p = 1 if (packed >> 32) & 0xFF else 0
+    return doubt
 
 
 @kernel
@@ -118,6 +146,8 @@ class Aedat4Reader(EventReader):
         path: the ``.aedat4`` file.
         stream_id: which event stream to read (default: the first ``EVTS`` stream).
         strict: raise :class:`EventFileError` instead of warning when the file is cut short.
+        threads: threads decoding packets in a whole-file :meth:`read` (default: one per CPU,
+            at most 4; pass 1 inside already parallel code such as data-loader workers).
 
     Attributes:
         streams: every stream of the file (:class:`StreamInfo`), events or not.
@@ -133,8 +163,12 @@ class Aedat4Reader(EventReader):
 
     format = "aedat4"
 
-    def __init__(self, path: os.PathLike | str, *, stream_id: int | None = None, strict: bool = False):
+    def __init__(self, path: os.PathLike | str, *, stream_id: int | None = None, strict: bool = False,
+                 threads: int | None = None):
         super().__init__(path, strict=strict)
+        if threads is not None and threads < 1:
+            raise ValueError(f"threads must be at least 1, got {threads}")
+        self.threads = threads or min(os.cpu_count() or 1, _MAX_THREADS)
         try:
             self._file = open(self.path, "rb")
         except OSError as err:
@@ -200,15 +234,17 @@ class Aedat4Reader(EventReader):
         self.sensor_size = (stream.width, stream.height, 2)
 
     # --- packets -----------------------------------------------------------------------------
-    def _packets(self, pos: int):
-        """``(header offset, compressed data)`` of the event stream's packets from ``pos`` on."""
+    def _walk(self, pos: int):
+        """``(header offset, stream, size)`` of every packet from ``pos`` to the end of the packet data.
+
+        Raises :class:`EventFileError` for a malformed or overlong packet (with a data table) and
+        :class:`_Truncated` where the file ends inside a packet or its header.
+        """
         end = self._data_end
         while pos < end:
-            self._file.seek(pos)
-            header = self._file.read(_PACKET_HEADER.size)
+            header = os.pread(self._file.fileno(), _PACKET_HEADER.size, pos)
             if len(header) < _PACKET_HEADER.size:
-                report_truncation(self.path, pos, "file ends inside a packet header", self.strict)
-                return
+                raise _Truncated(pos, "file ends inside a packet header")
             stream, size = _PACKET_HEADER.unpack(header)
             if size < 0:
                 raise EventFileError(self.path, f"packet of stream {stream} has negative size {size}", pos)
@@ -216,12 +252,26 @@ class Aedat4Reader(EventReader):
                 if self._has_table:
                     raise EventFileError(self.path, f"packet of stream {stream} ({size} bytes) runs past the end "
                                          f"of the packet data at byte {end}", pos)
-                report_truncation(self.path, pos, f"file ends inside a packet of stream {stream} ({size} bytes "
-                                  f"declared, {end - pos - _PACKET_HEADER.size} present)", self.strict)
-                return
-            if stream == self.stream_id:
-                yield pos, self._file.read(size)
+                raise _Truncated(pos, f"file ends inside a packet of stream {stream} ({size} bytes declared, "
+                                 f"{end - pos - _PACKET_HEADER.size} present)")
+            yield pos, stream, size
             pos += _PACKET_HEADER.size + size
+
+    def _packets(self, pos: int):
+        """``(header offset, compressed data)`` of the event stream's packets from ``pos`` on."""
+        try:
+            for offset, stream, size in self._walk(pos):
+                if stream == self.stream_id:
+                    yield offset, self._data(offset, size)
+        except _Truncated as cut:
+            report_truncation(self.path, cut.offset, cut.reason, self.strict)
+
+    def _data(self, offset: int, size: int) -> bytes:
+        """The ``size`` data bytes of the packet whose header is at ``offset`` (thread-safe: pread)."""
+        data = os.pread(self._file.fileno(), size, offset + _PACKET_HEADER.size)
+        if len(data) != size:
+            raise EventFileError(self.path, "file changed size while being read", offset)
+        return data
 
     def _words(self, offset: int, data: bytes) -> np.ndarray:
         """A packet's event structs as int64 pairs, every size and offset checked."""
@@ -238,6 +288,7 @@ class Aedat4Reader(EventReader):
 
     def _decode(self, packets):
         """Group decoded packets into blocks of up to BLOCK_EVENTS (one packet never splits)."""
+        width, height = self.sensor_size[:2]
         out, filled, block_offset = empty_events(0), 0, 0
         for offset, data in packets:
             words = self._words(offset, data)
@@ -246,14 +297,82 @@ class Aedat4Reader(EventReader):
                 if filled:
                     yield out[:filled], block_offset
                 out, filled, block_offset = empty_events(max(BLOCK_EVENTS, n)), 0, offset
-            part = out[filled:filled + n]
-            _unpack_events(words, part["x"], part["y"], part["t"], part["p"])
+            _unpack_events(words, width, height, out[filled:filled + n])
             filled += n
         if filled:
             yield out[:filled], block_offset
 
     def _blocks(self):
         return self._decode(self._packets(self._data_start))
+
+    def read(self) -> np.ndarray:
+        """All events from the current position.
+
+        From the start of a file whose data table matches its event packets, one array is sized
+        from the table's counts and every packet decoded into its slice by ``threads`` threads;
+        the reader's checks run only on packets the decoder flagged. Otherwise (after a seek, or
+        without a usable table) blocks are streamed and concatenated.
+        """
+        if self._seek_us is None:
+            packets = self._listed_packets()
+            if packets is not None:
+                events = self._read_listed(*packets)
+                if events is not None:
+                    return events
+        return super().read()
+
+    def _listed_packets(self) -> tuple[list[int], list[int], np.ndarray] | None:
+        """Header offsets, sizes and element counts of every event packet when the packet headers
+        run cleanly to the end of the data and the data table lists each packet with a positive
+        count; None otherwise (the streaming path then reports any damage in file order)."""
+        try:
+            table = self.data_table()
+            packets = [(pos, size) for pos, stream, size in self._walk(self._data_start) if stream == self.stream_id]
+        except (EventFileError, _Truncated):
+            return None
+        if table is None:
+            return None
+        mine = table[table["stream"] == self.stream_id]
+        offsets = [pos for pos, _ in packets]
+        sizes = [size for _, size in packets]
+        if (len(mine) != len(packets) or np.any(mine["count"] <= 0)
+                or not np.array_equal(mine["offset"] - _PACKET_HEADER.size, offsets)
+                or not np.array_equal(mine["size"], sizes)):
+            return None
+        return offsets, sizes, mine["count"]
+
+    def _read_listed(self, offsets: list[int], sizes: list[int], counts: np.ndarray) -> np.ndarray | None:
+        """Decode the listed packets into one array; None when a packet holds another number of
+        events than the table states. Errors name the first bad packet in file order."""
+        ends = np.cumsum(counts)
+        events = empty_events(int(ends[-1]) if len(ends) else 0)
+        starts = (ends - counts).tolist()
+        width, height = self.sensor_size[:2]
+
+        def decode(k: int) -> int:
+            """Packet ``k`` into its slice: 1 when the checks must run on it, -1 on a count mismatch."""
+            words = self._words(offsets[k], self._data(offsets[k], sizes[k]))
+            if len(words) != 2 * counts[k]:
+                return -1
+            return _unpack_events(words, width, height, events[starts[k]:starts[k] + len(words) // 2])
+
+        last_t = _T_MIN
+        t = events["t"]
+        with ThreadPoolExecutor(self.threads) as pool:
+            futures = [pool.submit(decode, k) for k in range(len(offsets))]
+            try:
+                for k, future in enumerate(futures):
+                    doubt = future.result()
+                    if doubt < 0:
+                        return None
+                    first, stop = starts[k], starts[k] + int(counts[k])
+                    if doubt or t[first] < last_t:
+                        self._check(events[first:stop], offsets[k], last_t)
+                    last_t = int(t[stop - 1])
+            finally:
+                for future in futures:
+                    future.cancel()
+        return events
 
     def _blocks_from(self, t_us: int):
         return self._decode(self._packets(self._seek_position(t_us)))
