@@ -1,0 +1,167 @@
+"""Benchmark: a 4-conv LIF net in evstream.snn beside spikingjelly and snntorch, eager and compiled.
+
+Net (same for every library): 4 x [conv 3x3 (pad 1) -> BN -> LIF (tau 2, V_th 1, hard reset
+to 0, detach_reset) -> max-pool 2], channels 32-64-128-256, input [T, B, 2, 128, 128],
+followed by a mean over T and space. Inference (``torch.no_grad``), ms per sample =
+best time per call / B over interleaved rounds, all libraries in the same process and run.
+
+- spikingjelly: ``layer.Conv2d``/``BatchNorm2d``/``MaxPool2d`` and ``neuron.LIFNode`` in multi-step
+  mode (its CPU torch path), ``functional.reset_net`` before every call.
+- snntorch: the same conv/BN/pool on the T * B batch and ``snn.Leaky`` (beta 0.5, reset
+  "zero") stepped over T per layer. Its neuron is not decay_input, so its spikes differ; the
+  work per step is the same.
+- ``--compile`` adds ``torch.compile`` (default mode, static shapes) of each whole net; the
+  first call compiles (seconds to a minute per shape), it is excluded from the timing.
+
+glibc malloc trap: with the default allocator, activations above the mmap threshold are
+mapped and unmapped on every call (one T=16, B=16 call measured 4.8 s instead of 1.7 s).
+Run with ``GLIBC_TUNABLES=glibc.malloc.mmap_threshold=4294967295:glibc.malloc.trim_threshold=17179869184``
+(or jemalloc via LD_PRELOAD). This script re-executes itself with that setting unless
+``GLIBC_TUNABLES`` is already set or ``--no-malloc-tune`` is given.
+
+Usage:
+    python benchmarks/bench_snn.py --quick            # T = 4, B = 1, eager + compile
+    python benchmarks/bench_snn.py --compile          # T = 4, 8, 16 x B = 1, 16, eager + compile
+    python benchmarks/bench_snn.py                    # full grid, eager only
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+TUNABLES = "glibc.malloc.mmap_threshold=4294967295:glibc.malloc.trim_threshold=17179869184"
+CHANNELS = (32, 64, 128, 256)
+
+
+def build_evstream():
+    from torch import nn
+
+    from evstream.snn import LIF, SeqBatchNorm2d, SeqConv2d, SeqMaxPool2d, Spiking
+
+    layers, c_in = [], 2
+    for c in CHANNELS:
+        layers += [SeqConv2d(c_in, c, 3, padding=1, bias=False), SeqBatchNorm2d(c),
+                   Spiking(LIF(tau=2.0, detach_reset=True)), SeqMaxPool2d(2)]
+        c_in = c
+    net = nn.Sequential(*layers).eval()
+    return lambda x: net(x).mean(dim=(0, 3, 4)), net
+
+
+def build_spikingjelly():
+    from spikingjelly.activation_based import functional, layer, neuron
+    from torch import nn
+
+    layers, c_in = [], 2
+    for c in CHANNELS:
+        layers += [layer.Conv2d(c_in, c, 3, padding=1, bias=False, step_mode="m"), layer.BatchNorm2d(c, step_mode="m"),
+                   neuron.LIFNode(tau=2.0, detach_reset=True, step_mode="m"), layer.MaxPool2d(2, step_mode="m")]
+        c_in = c
+    net = nn.Sequential(*layers).eval()
+
+    def run(x):
+        functional.reset_net(net)
+        return net(x).mean(dim=(0, 3, 4))
+    return run, net
+
+
+def build_snntorch():
+    import snntorch as snn
+    import torch
+    from torch import nn
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.convs, self.bns, self.lifs, c_in = nn.ModuleList(), nn.ModuleList(), nn.ModuleList(), 2
+            for c in CHANNELS:
+                self.convs.append(nn.Conv2d(c_in, c, 3, padding=1, bias=False))
+                self.bns.append(nn.BatchNorm2d(c))
+                self.lifs.append(snn.Leaky(beta=0.5, threshold=1.0, reset_mechanism="zero"))
+                c_in = c
+            self.pool = nn.MaxPool2d(2)
+
+        def forward(self, x):
+            t, b = x.shape[:2]
+            for conv, bn, lif in zip(self.convs, self.bns, self.lifs):
+                cur = bn(conv(x.flatten(0, 1))).unflatten(0, (t, b))
+                mem = torch.zeros_like(cur[0])
+                spikes = []
+                for step in range(t):
+                    spk, mem = lif(cur[step], mem)
+                    spikes.append(spk)
+                x = self.pool(torch.stack(spikes).flatten(0, 1)).unflatten(0, (t, b))
+            return x.mean(dim=(0, 3, 4))
+
+    net = Net().eval()
+    return net, net
+
+
+BUILDERS = {"evstream": build_evstream, "spikingjelly": build_spikingjelly, "snntorch": build_snntorch}
+
+
+def time_calls(fns: dict, x, reps: int) -> dict:
+    """Best time per call of each function (s); libraries interleaved round by round in a rotating
+    order, so load changes on a shared machine hit them alike; the minimum is the least disturbed run."""
+    import torch
+
+    best = {}
+    with torch.no_grad():
+        for name, fn in fns.items():
+            fn(x)
+            fn(x)
+            best[name] = float("inf")
+        names = list(fns)
+        for r in range(reps):
+            for name in names[r % len(names):] + names[:r % len(names)]:  # rotate the order every round
+                fn = fns[name]
+                t0 = time.perf_counter()
+                fn(x)
+                best[name] = min(best[name], time.perf_counter() - t0)
+    return best
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="T = 4, B = 1 only, eager and compiled")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default); on a "
+                        "loaded machine 1 avoids OpenMP oversubscription")
+    parser.add_argument("--compile", action="store_true", help="also time torch.compile")
+    parser.add_argument("--no-malloc-tune", action="store_true", help="keep the default glibc malloc settings")
+    parser.add_argument("--reps", type=int, default=5, help="timed rounds per case (best is kept)")
+    parser.add_argument("--libs", default="evstream,spikingjelly,snntorch")
+    args = parser.parse_args(argv)
+    if not args.no_malloc_tune and "GLIBC_TUNABLES" not in os.environ:
+        os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, "GLIBC_TUNABLES": TUNABLES})
+
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    ts = (4,) if args.quick else (4, 8, 16)
+    bs = (1,) if args.quick else (1, 16)
+    modes = ("eager", "compile") if args.quick or args.compile else ("eager",)
+    libs = args.libs.split(",")
+    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, GLIBC_TUNABLES="
+          f"{os.environ.get('GLIBC_TUNABLES', '(default)')}")
+    print(f"{'mode':<8} {'T':>3} {'B':>3} " + " ".join(f"{lib + ' ms':>16}" for lib in libs)
+          + "   ratio sj/ours  snntorch/ours")
+    for mode in modes:
+        for t in ts:
+            for b in bs:
+                x = (torch.rand(t, b, 2, 128, 128) < 0.1).float() * 2.0
+                fns = {lib: BUILDERS[lib]()[0] for lib in libs}
+                if mode == "compile":
+                    fns = {lib: torch.compile(fn) for lib, fn in fns.items()}
+                ms = {lib: sec * 1e3 / b for lib, sec in time_calls(fns, x, args.reps).items()}
+                ours = ms.get("evstream")
+                ratios = "" if ours is None else "   " + "  ".join(
+                    f"{ms[lib] / ours:>12.2f}" for lib in ("spikingjelly", "snntorch") if lib in ms)
+                print(f"{mode:<8} {t:>3} {b:>3} " + " ".join(f"{ms[lib]:>16.2f}" for lib in libs) + ratios, flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,152 @@
+"""Firing rates, synaptic operations and the energy estimate of the SNN papers (SpikeYOLO §1.7).
+
+Forward hooks on every conv / linear layer count MACs and the activity of their input;
+hooks on every neuron record its firing rate (mean output: the mean integer spike for
+I-LIF). For a layer l with input activity fr_l (the mean input value):
+
+    MACs_l = C_in C_out k^2 H_out W_out / groups      (per sample, summed over T; linear: F_in F_out)
+    SOPs_l = MACs_l fr_l
+    E = 4.6 pJ MACs_first + 0.9 pJ sum_{l > first} SOPs_l          (the first layer sees real values)
+    E_ANN = 4.6 pJ sum_l MACs_l
+
+BN (folded into the conv), pooling and upsampling count as free.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from evstream.snn.biclab import BICLabCell, BICLabLIF
+from evstream.snn.ilif import ILIF, ILIFCell
+from evstream.snn.lif import LIF, LIFCell
+from evstream.snn.plif import PLIF, PLIFCell
+
+__all__ = ["E_AC_PJ", "E_MAC_PJ", "NEURON_TYPES", "SpikeProfiler", "format_report"]
+
+E_AC_PJ = 0.9
+E_MAC_PJ = 4.6
+NEURON_TYPES = (LIF, LIFCell, PLIF, PLIFCell, ILIF, ILIFCell, BICLabLIF, BICLabCell)
+_SYNAPSES = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
+
+
+def _macs(module: nn.Module, out: torch.Tensor) -> int:
+    if isinstance(module, nn.Linear):
+        return out.numel() * module.in_features
+    return out.numel() * (module.in_channels // module.groups) * math.prod(module.kernel_size)
+
+
+class SpikeProfiler:
+    """Context manager recording per-layer activity of ``model`` over one or more forward calls.
+
+    Args:
+        model: the network; its first positional input must be ``[T, B, ...]`` (B counts samples).
+        e_ac_pj: energy per accumulate (0.9 pJ, 45 nm).
+        e_mac_pj: energy per multiply-accumulate (4.6 pJ).
+        neuron_types: module classes whose output is a spike tensor (or ``(spikes, state)``).
+
+    Returns:
+        :meth:`report` -> dict; :meth:`table` -> printable string.
+
+    Example:
+        >>> with SpikeProfiler(net) as prof:  # doctest: +SKIP
+        ...     net(frames)
+        >>> print(prof.table())  # doctest: +SKIP
+    """
+
+    def __init__(self, model: nn.Module, *, e_ac_pj: float = E_AC_PJ, e_mac_pj: float = E_MAC_PJ,
+                 neuron_types: tuple[type, ...] = NEURON_TYPES):
+        self.model, self.e_ac_pj, self.e_mac_pj, self.neuron_types = model, e_ac_pj, e_mac_pj, neuron_types
+        self.samples = 0
+        self.layers: dict[str, dict] = {}
+        self.neurons: dict[str, dict] = {}
+        self._handles: list = []
+
+    def __enter__(self) -> "SpikeProfiler":
+        self._handles.append(self.model.register_forward_pre_hook(self._count_samples))
+        for name, module in self.model.named_modules():
+            if isinstance(module, _SYNAPSES):
+                self._handles.append(module.register_forward_hook(self._synapse_hook(name or type(module).__name__)))
+            elif isinstance(module, self.neuron_types):
+                self._handles.append(module.register_forward_hook(self._neuron_hook(name or type(module).__name__)))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+
+    def _count_samples(self, module, inputs) -> None:
+        x = inputs[0]
+        if not isinstance(x, torch.Tensor) or x.ndim < 2:
+            raise ValueError("SpikeProfiler needs a [T, B, ...] tensor as the model's first input")
+        self.samples += x.shape[1]
+
+    def _synapse_hook(self, name: str):
+        def hook(module, inputs, output) -> None:
+            with torch.no_grad():
+                x = inputs[0]
+                rec = self.layers.setdefault(name, {"type": type(module).__name__, "macs": 0, "input_sum": 0.0,
+                                                    "input_numel": 0, "sops": 0.0, "order": len(self.layers)})
+                macs = _macs(module, output)
+                rate = float(x.float().mean())
+                rec["macs"] += macs
+                rec["sops"] += macs * rate
+                rec["input_sum"] += float(x.float().sum())
+                rec["input_numel"] += x.numel()
+        return hook
+
+    def _neuron_hook(self, name: str):
+        def hook(module, inputs, output) -> None:
+            with torch.no_grad():
+                spikes = output[0] if isinstance(output, tuple) else output
+                rec = self.neurons.setdefault(name, {"type": type(module).__name__, "sum": 0.0, "numel": 0})
+                rec["sum"] += float(spikes.float().sum())
+                rec["numel"] += spikes.numel()
+        return hook
+
+    def report(self) -> dict:
+        """Per-sample numbers.
+
+        Returns:
+            ``{"samples", "layers": {name: {type, macs, input_rate, sops, energy_pj, first}},
+            "neurons": {name: {type, firing_rate}}, "total_macs", "total_sops", "energy_pj",
+            "ann_energy_pj"}``; energies in pJ per sample.
+        """
+        n = max(self.samples, 1)
+        first = min(self.layers, key=lambda k: self.layers[k]["order"]) if self.layers else None
+        layers = {}
+        for name, rec in self.layers.items():
+            macs, sops = rec["macs"] / n, rec["sops"] / n
+            energy = macs * self.e_mac_pj if name == first else sops * self.e_ac_pj
+            rate = rec["input_sum"] / max(rec["input_numel"], 1)
+            layers[name] = {"type": rec["type"], "macs": macs, "input_rate": rate, "sops": sops, "energy_pj": energy,
+                            "first": name == first}
+        neurons = {name: {"type": rec["type"], "firing_rate": rec["sum"] / max(rec["numel"], 1)}
+                   for name, rec in self.neurons.items()}
+        total_macs = sum(r["macs"] for r in layers.values())
+        return {"samples": self.samples, "layers": layers, "neurons": neurons, "total_macs": total_macs,
+                "total_sops": sum(r["sops"] for r in layers.values() if not r["first"]),
+                "energy_pj": sum(r["energy_pj"] for r in layers.values()),
+                "ann_energy_pj": total_macs * self.e_mac_pj}
+
+    def table(self) -> str:
+        """The report as a text table."""
+        return format_report(self.report())
+
+
+def format_report(report: dict) -> str:
+    """Format a :meth:`SpikeProfiler.report` dict as a text table (energies in pJ per sample)."""
+    lines = [f"{'layer':<32} {'type':<12} {'MACs':>12} {'in rate':>8} {'SOPs':>12} {'energy pJ':>12}"]
+    for name, r in report["layers"].items():
+        tag = " (MAC)" if r["first"] else ""
+        lines.append(f"{name:<32} {r['type']:<12} {r['macs']:>12.4g} {r['input_rate']:>8.4f} {r['sops']:>12.4g} "
+                     f"{r['energy_pj']:>12.4g}{tag}")
+    lines.append(f"{'neuron':<32} {'type':<12} {'firing rate':>12}")
+    for name, r in report["neurons"].items():
+        lines.append(f"{name:<32} {r['type']:<12} {r['firing_rate']:>12.4f}")
+    lines.append(f"samples {report['samples']}  MACs {report['total_macs']:.4g}  SOPs {report['total_sops']:.4g}  "
+                 f"SNN {report['energy_pj'] / 1e6:.4g} uJ  ANN {report['ann_energy_pj'] / 1e6:.4g} uJ")
+    return "\n".join(lines)
