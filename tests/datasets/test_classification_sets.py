@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -80,3 +82,11 @@ def test_ncaltech101_classes_and_split(tmp_path, shared):
     assert train.classes == ("BACKGROUND_Google", "Faces_easy")
     assert len(train) == 3 + 9 and len(test) == 1 and test.labels == [1]
     np.testing.assert_array_equal(test[0][0], load_reference(source.with_name(source.name + ".ref.npy")))
+
+
+def test_the_synthetic_gesture_recording_reads_unchanged():
+    root = Path(__file__).resolve().parents[2] / "recordings/dvs_gesture"
+    train, test = DVSGesture(root, "train"), DVSGesture(root, "test")
+    assert sorted(train.labels) == list(range(11)) and sorted(test.labels) == list(range(11))
+    events, label = test[3]
+    assert len(events) > 1000 and label == test.labels[3]
