@@ -168,7 +168,7 @@ class Aedat4Reader(EventReader):
         super().__init__(path, strict=strict)
         if threads is not None and threads < 1:
             raise ValueError(f"threads must be at least 1, got {threads}")
-        self.threads = threads or min(os.cpu_count() or 1, _MAX_THREADS)
+        self._threads = threads or min(os.cpu_count() or 1, _MAX_THREADS)
         try:
             self._file = open(self.path, "rb")
         except OSError as err:
@@ -305,6 +305,9 @@ class Aedat4Reader(EventReader):
     def _blocks(self):
         return self._decode(self._packets(self._data_start))
 
+    def _blocks_from(self, t_us: int):
+        return self._decode(self._packets(self._seek_position(t_us)))
+
     def read(self) -> np.ndarray:
         """All events from the current position.
 
@@ -345,37 +348,47 @@ class Aedat4Reader(EventReader):
         """Decode the listed packets into one array; None when a packet holds another number of
         events than the table states. Errors name the first bad packet in file order."""
         ends = np.cumsum(counts)
+        starts = ends - counts
         events = empty_events(int(ends[-1]) if len(ends) else 0)
-        starts = (ends - counts).tolist()
+        status = np.zeros(len(offsets), np.int8)
         width, height = self.sensor_size[:2]
 
-        def decode(k: int) -> int:
-            """Packet ``k`` into its slice: 1 when the checks must run on it, -1 on a count mismatch."""
-            words = self._words(offsets[k], self._data(offsets[k], sizes[k]))
-            if len(words) != 2 * counts[k]:
-                return -1
-            return _unpack_events(words, width, height, events[starts[k]:starts[k] + len(words) // 2])
+        def decode(run: tuple[int, int]) -> tuple[int, EventFileError] | None:
+            """Packets ``run[0]`` to ``run[1] - 1`` into their slices, setting ``status`` (1: run the
+            checks, -1: wrong count, slice untouched); returns the packet index and error that
+            stopped the run, or None. One loop per run rather than one task per packet: a packet's
+            buffers are freed only after the next packet's are allocated, so the allocator recycles
+            them instead of mapping fresh pages for every packet (measured 2.5x slower)."""
+            for k in range(*run):
+                try:
+                    words = self._words(offsets[k], self._data(offsets[k], sizes[k]))
+                except EventFileError as err:
+                    return k, err
+                if len(words) != 2 * counts[k]:
+                    status[k] = -1
+                else:
+                    status[k] = _unpack_events(words, width, height, events[starts[k]:ends[k]])
+            return None
 
-        last_t = _T_MIN
+        bounds = [len(offsets) * i // self._threads for i in range(self._threads + 1)]
+        runs = list(zip(bounds[:-1], bounds[1:]))
+        if self._threads == 1:
+            stops = [decode(runs[0])]
+        else:
+            with ThreadPoolExecutor(self._threads) as pool:
+                stops = list(pool.map(decode, runs))
+        stop, error = min((s for s in stops if s is not None), default=(len(offsets), None), key=lambda s: s[0])
         t = events["t"]
-        with ThreadPoolExecutor(self.threads) as pool:
-            futures = [pool.submit(decode, k) for k in range(len(offsets))]
-            try:
-                for k, future in enumerate(futures):
-                    doubt = future.result()
-                    if doubt < 0:
-                        return None
-                    first, stop = starts[k], starts[k] + int(counts[k])
-                    if doubt or t[first] < last_t:
-                        self._check(events[first:stop], offsets[k], last_t)
-                    last_t = int(t[stop - 1])
-            finally:
-                for future in futures:
-                    future.cancel()
+        first_t, last_t = t[starts[:stop]], t[ends[:stop] - 1]
+        flagged = status[:stop] != 0
+        flagged[1:] |= first_t[1:] < last_t[:-1]  # a packet starting before the previous one ends
+        for k in np.flatnonzero(flagged):
+            if status[k] < 0:
+                return None
+            self._check(events[starts[k]:ends[k]], offsets[k], int(t[starts[k] - 1]) if k else _T_MIN)
+        if error is not None:
+            raise error
         return events
-
-    def _blocks_from(self, t_us: int):
-        return self._decode(self._packets(self._seek_position(t_us)))
 
     def _seek_position(self, t_us: int) -> int:
         """Header offset of the first event packet ending at or after ``t_us``, from the data table.
@@ -419,16 +432,49 @@ class Aedat4Reader(EventReader):
             self._file.seek(self._table_pos)
             data = self._file.read()
             try:
-                buf = _size_prefixed(_decompress(data, self.compression))
-                entries = fb.table_vector(buf, fb.root_table(buf, b"FTAB"), 0)
-                rows = [(fb.scalar(buf, e, 0, "q", 0), *(fb.struct_field(buf, e, 1, "ii") or (-1, 0)),
-                         fb.scalar(buf, e, 2, "q", 0), fb.scalar(buf, e, 3, "q", 0), fb.scalar(buf, e, 4, "q", 0))
-                        for e in entries]
+                self._table = _table_rows(_size_prefixed(_decompress(data, self.compression)))
             except ValueError as err:
                 raise EventFileError(self.path, f"bad data table: {err}", self._table_pos) from err
-            self._table = np.array(rows, dtype=[("offset", "i8"), ("stream", "i4"), ("size", "i4"),
-                                                ("count", "i8"), ("t_start", "i8"), ("t_end", "i8")])
         return self._table
+
+
+_TABLE_FIELDS = (("offset", 0, 0, "<i8", 0), ("stream", 1, 0, "<i4", -1), ("size", 1, 4, "<i4", 0),
+                 ("count", 2, 0, "<i8", 0), ("t_start", 3, 0, "<i8", 0), ("t_end", 4, 0, "<i8", 0))
+"""Data table columns: name, FileDataDefinition field index, byte offset inside it, type, default."""
+
+
+def _table_rows(buf) -> np.ndarray:
+    """The rows of a FileDataTable FlatBuffer, every field read for all rows at once with NumPy
+    (a Python loop over rows costs ~10 µs a row: 50 ms for a file of 5000 packets)."""
+    start, n = fb.vector(buf, fb.root_table(buf, b"FTAB"), 0, 4)
+    data = np.frombuffer(buf, np.uint8)
+    slots = start + 4 * np.arange(n, dtype=np.int64)
+    rows = slots + _gather(data, slots, "<u4")
+    vtables = rows - _gather(data, rows, "<i4")
+    vtable_sizes = _gather(data, vtables, "<u2").astype(np.int64)
+    bad = (vtable_sizes < 4) | (vtable_sizes % 2 == 1)
+    if np.any(bad):
+        raise fb.FlatBufferError(f"vtable size {vtable_sizes[bad][0]} is invalid", int(vtables[bad][0]))
+    table = np.empty(n, dtype=[(name, dtype[1:]) for name, _, _, dtype, _ in _TABLE_FIELDS])
+    for name, index, inside, dtype, default in _TABLE_FIELDS:
+        has = 4 + 2 * index < vtable_sizes
+        entry = np.zeros(n, np.int64)
+        entry[has] = _gather(data, vtables[has] + 4 + 2 * index, "<u2")
+        present = entry != 0
+        column = table[name]
+        column[:] = default
+        column[present] = _gather(data, rows[present] + entry[present] + inside, dtype)
+    return table
+
+
+def _gather(data: np.ndarray, positions: np.ndarray, dtype: str) -> np.ndarray:
+    """The little-endian ``dtype`` values at byte ``positions`` of ``data``; FlatBufferError when one
+    lies outside it."""
+    size = np.dtype(dtype).itemsize
+    bad = (positions < 0) | (positions > len(data) - size)
+    if np.any(bad):
+        raise fb.FlatBufferError(f"{size}-byte value out of the {len(data)}-byte buffer", int(positions[bad][0]))
+    return data[positions[:, None] + np.arange(size)].view(dtype).ravel()
 
 
 def _info_node(sensor_size, compression: str, source: str) -> bytes:

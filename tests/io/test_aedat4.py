@@ -11,10 +11,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from evstream.events import EventFileError, TruncatedFileWarning
+from evstream.events import EventFileError, TruncatedFileWarning, empty_events
 from evstream.io import detect_format, open_events, read_events, write_events
 from evstream.io import flatbuffers_lite as fb
-from evstream.io.aedat4 import Aedat4Reader, Aedat4Writer
+from evstream.io.aedat4 import Aedat4Reader, Aedat4Writer, _unpack_events
 from tests.conftest import RECORDINGS, load_reference, synthetic_events
 
 FILES = {
@@ -241,6 +241,120 @@ def test_fuzz_never_crashes(tmp_path, cut, flips):
     assert events["p"].max(initial=0) <= 1
 
 
+# --- whole-file read: table-sized output, threads, fused checks -----------------------------
+def test_unpack_kernel_matches_numpy():
+    """The decode kernel against a NumPy twin: columns, polarity byte, the doubt flag; empty and unaligned input."""
+    rng = np.random.default_rng(11)
+    n = 1000
+    words = np.empty(2 * n, np.int64)
+    words[0::2] = np.sort(rng.integers(0, 1 << 40, n))
+    x, y, pol = rng.integers(0, 64, n), rng.integers(0, 48, n), rng.integers(0, 256, n)
+    words[1::2] = x | y << 16 | pol << 32 | rng.integers(0, 1 << 24, n) << 40  # garbage in the padding bytes
+    unaligned = np.frombuffer(b"\0" + words.tobytes(), np.int64, offset=1)
+
+    def twin(words, width, height):
+        t, packed = words[0::2], words[1::2]
+        ex, ey = packed & 0xFFFF, (packed >> 16) & 0xFFFF
+        doubt = bool(np.any((ex >= width) | (ey >= height)) or np.any(np.diff(t) < 0))
+        return ex, ey, t, ((packed >> 32) & 0xFF) != 0, doubt
+
+    for w, width, height in [(words, 64, 48), (unaligned, 64, 48), (words, 63, 48), (words, 64, 47),
+                             (words[::-1].copy(), 1 << 16, 1 << 16), (words[:0], 64, 48)]:
+        out = empty_events(len(w) // 2)
+        doubt = _unpack_events(w, width, height, out)
+        ex, ey, t, p, expected_doubt = twin(w, width, height)
+        assert doubt == expected_doubt
+        for name, column in (("x", ex), ("y", ey), ("t", t), ("p", p)):
+            np.testing.assert_array_equal(out[name], column.astype(np.int64))
+
+
+def written(tmp_path, n=20_000, packet_events=700, compression="lz4", name="w.aedat4"):
+    events = synthetic_events(n, 64, 48, seed=12)
+    path = tmp_path / name
+    write_events(path, events, (64, 48, 2), compression=compression, packet_events=packet_events)
+    return path, events
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3, 8])
+def test_read_is_the_stream_for_any_thread_count(tmp_path, threads):
+    path, events = written(tmp_path)
+    with Aedat4Reader(path, threads=threads) as reader:
+        np.testing.assert_array_equal(reader.read(), events)
+        np.testing.assert_array_equal(np.concatenate(list(reader)), events)
+    with pytest.raises(ValueError, match="threads must be at least 1"):
+        Aedat4Reader(path, threads=0)
+
+
+def event_vector(data, header_pos):
+    """Absolute byte position and length of the event structs of an uncompressed packet."""
+    buf = bytes(data[header_pos + 12:header_pos + 8 + struct.unpack_from("<i", data, header_pos + 4)[0]])
+    start, n = fb.vector(buf, fb.root_table(buf, b"EVTS"), 0, 16)
+    return header_pos + 12 + start, n
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+@pytest.mark.parametrize("damage", ["x", "y", "time_in_packet", "time_across_packets"])
+def test_read_checks_name_the_packet(tmp_path, damage, threads):
+    path, events = written(tmp_path, compression="none")
+    headers = event_packet_headers(path)
+    data = bytearray(path.read_bytes())
+    victim = headers[len(headers) // 2][0]
+    vector, n = event_vector(data, victim)
+    bad = 0 if damage == "time_across_packets" else n // 2
+    if damage in ("x", "y"):
+        struct.pack_into("<h", data, vector + 16 * bad + (8 if damage == "x" else 10), 64 if damage == "x" else -1)
+    else:
+        struct.pack_into("<q", data, vector + 16 * bad, 0)
+    path.write_bytes(bytes(data))
+    message = "outside the 64x48 sensor" if damage in ("x", "y") else "time goes backwards"
+    with Aedat4Reader(path, threads=threads) as reader:
+        with pytest.raises(EventFileError, match=f"{message}.*event {bad} of the block") as err:
+            reader.read()
+    assert err.value.offset == victim
+
+
+@pytest.mark.parametrize("threads", [1, 2, 4])
+def test_read_reports_the_first_corrupt_packet(tmp_path, threads):
+    """Runs decoded in parallel each stop at their own bad packet; the earliest one is raised."""
+    path, _ = written(tmp_path)
+    headers = event_packet_headers(path)
+    data = bytearray(path.read_bytes())
+    for k in (len(headers) - 2, len(headers) // 3):
+        data[headers[k][0] + 8:headers[k][0] + 12] = bytes(4)
+    path.write_bytes(bytes(data))
+    with pytest.raises(EventFileError, match="corrupt packet") as err:
+        read_events(path, threads=threads)
+    assert err.value.offset == headers[len(headers) // 3][0]
+
+
+def test_read_falls_back_when_the_table_counts_are_wrong(tmp_path):
+    path, events = written(tmp_path)
+    with Aedat4Reader(path) as reader:
+        reader.data_table()["count"][[3, 4]] += [1, -1]  # the cached table now disagrees with two packets
+        np.testing.assert_array_equal(reader.read(), events)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(flips=st.lists(st.tuples(st.integers(0, 40_000), st.integers(1, 255)), min_size=1, max_size=4),
+       threads=st.sampled_from([1, 3]))
+def test_fuzz_whole_file_read(tmp_path, flips, threads):
+    """Byte flips in a file with a valid data table (the table-sized path): events or EventFileError."""
+    src, events = written(tmp_path, n=3000, packet_events=250, name="src.aedat4")
+    data = bytearray(src.read_bytes())
+    for pos, xor in flips:
+        data[pos % len(data)] ^= xor
+    path = tmp_path / "fuzz.aedat4"
+    path.write_bytes(bytes(data))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TruncatedFileWarning)
+        try:
+            out = read_events(path, format="aedat4", threads=threads)
+        except EventFileError:
+            return
+    assert out["p"].max(initial=0) <= 1 and np.all(np.diff(out["t"]) >= 0)
+    assert np.all(out["x"] < 64) and np.all(out["y"] < 48)
+
+
 # --- writer ------------------------------------------------------------------------------
 @pytest.mark.parametrize("compression", ["lz4", "zstd", "none", "lz4_high", "zstd_high"])
 def test_writer_round_trip(tmp_path, compression):
@@ -399,6 +513,20 @@ def test_flatbuffer_reader_bounds_checks():
         fb.root_table(buf, b"NOPE")
     with pytest.raises(fb.FlatBufferError):
         fb.string(buf[:-4], root, 1)
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_vectorised_data_table_matches_row_by_row_parse(name):
+    """NumPy table parse against a per-row FlatBuffer twin (the trimmed file leaves fields at their defaults)."""
+    with Aedat4Reader(recording(name)) as reader:
+        table = reader.data_table()
+        reader._file.seek(reader._table_pos)
+        buf = reader._file.read()
+    buf = lz4.frame.decompress(buf)[4:]
+    rows = [(fb.scalar(buf, e, 0, "q", 0), *(fb.struct_field(buf, e, 1, "ii") or (-1, 0)), fb.scalar(buf, e, 2, "q", 0),
+             fb.scalar(buf, e, 3, "q", 0), fb.scalar(buf, e, 4, "q", 0))
+            for e in fb.table_vector(buf, fb.root_table(buf, b"FTAB"), 0)]
+    assert [tuple(int(v) for v in row) for row in table] == rows
 
 
 def test_data_table_matches_packets_and_reference():
