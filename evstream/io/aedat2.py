@@ -22,6 +22,7 @@ from evstream.events import EventFileError, empty_events
 from evstream.io.aedat_text import header_value, parse_hash_header, sensor_of
 from evstream.io.dat import check_polarity, check_times_u32, check_whole, record_count, word_blocks
 from evstream.io.reader import EventReader
+from evstream.io.record_file import opened_for_reader
 from evstream.io.writer import EventWriter
 
 CHIP_CLASSES = {
@@ -114,15 +115,8 @@ class Aedat2Reader(EventReader):
 
     def __init__(self, path, *, strict: bool = False, chip: str | None = None):
         super().__init__(path, strict=strict)
-        try:
-            self._file = open(self.path, "rb")
-        except OSError as err:
-            raise EventFileError(self.path, f"cannot open: {err.strerror}") from err
-        try:
+        with opened_for_reader(self.path) as self._file:
             self._read_header(chip)
-        except BaseException:
-            self._file.close()
-            raise
 
     def _read_header(self, chip: str | None) -> None:
         head = self._file.read(_HEADER_PEEK)

@@ -21,6 +21,7 @@ from evstream._jit import kernel
 from evstream.events import EventFileError, check_sensor_size, empty_events, report_truncation
 from evstream.io.prophesee_header import parse_header
 from evstream.io.reader import BLOCK_EVENTS, EventReader
+from evstream.io.record_file import opened_for_reader
 from evstream.io.writer import EventWriter
 
 EVENT_TYPES = {0x00: "Event2D", 0x0C: "CD"}
@@ -90,15 +91,8 @@ class DatReader(EventReader):
 
     def __init__(self, path, *, strict: bool = False, sensor_size=None):
         super().__init__(path, strict=strict)
-        try:
-            self._file = open(self.path, "rb")
-        except OSError as err:
-            raise EventFileError(self.path, f"cannot open: {err.strerror}") from err
-        try:
+        with opened_for_reader(self.path) as self._file:
             self._read_header(sensor_size)
-        except BaseException:
-            self._file.close()
-            raise
 
     def _read_header(self, sensor_size) -> None:
         head = self._file.read(_HEADER_PEEK)

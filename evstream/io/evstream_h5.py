@@ -28,7 +28,7 @@ import hdf5plugin
 import numpy as np
 
 from evstream.events import EVENT_DTYPE, EventFileError, check_sensor_size, empty_events
-from evstream.io.hdf5_datasets import HDF5_DAMAGE, bisect_rows, get_dataset, open_hdf5, read_rows, row_offset
+from evstream.io.hdf5_datasets import bisect_rows, get_dataset, open_hdf5, opened_hdf5, read_rows, row_offset
 from evstream.io.reader import BLOCK_EVENTS, EventReader
 from evstream.io.writer import EventWriter
 
@@ -44,8 +44,7 @@ class EvstreamH5Reader(EventReader):
 
     def __init__(self, path, *, strict: bool = False):
         super().__init__(path, strict=strict)
-        self._file = open_hdf5(self.path)
-        try:
+        with opened_hdf5(self.path) as self._file:
             attrs = self._file.attrs
             version = attrs.get("evstream_format")
             if version is None or int(version) != FORMAT_VERSION:
@@ -62,11 +61,6 @@ class EvstreamH5Reader(EventReader):
                 raise EventFileError(self.path, f"events dataset has dtype {self._events.dtype}, expected fields "
                                                 f"{EVENT_DTYPE.names}")
             self._chunk_t, self._per_chunk = self._load_index()
-        except Exception as err:
-            self._file.close()
-            if isinstance(err, HDF5_DAMAGE):  # HDF5 could not read the metadata: a damaged file
-                raise EventFileError(self.path, f"damaged HDF5 file ({err})") from err
-            raise
 
     def _load_index(self) -> tuple[np.ndarray | None, int]:
         """The per-chunk first times, or None when the file has no usable index (not closed properly)."""

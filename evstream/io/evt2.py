@@ -106,11 +106,8 @@ class Evt2Writer(RawWriter):
 
     format = "evt2"
     max_time_us = 1 << 50
-
-    def __init__(self, path, sensor_size):
-        super().__init__(path, sensor_size)
-        self._state = np.array([-1], dtype=np.int64)
-
-    def _encode(self, events: np.ndarray) -> np.ndarray:
-        out = np.empty(2 * len(events) + 2 * ((int(events["t"][-1]) >> 34) + 1), dtype="<u4")
-        return out[:_encode_evt2(events, self._state, out)]
+    word_dtype = np.dtype("<u4")
+    initial_state = (-1,)
+    max_words_per_event = 2
+    time_high_bits = 34
+    _encode = staticmethod(_encode_evt2)

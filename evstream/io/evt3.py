@@ -193,11 +193,8 @@ class Evt3Writer(RawWriter):
 
     format = "evt3"
     max_time_us = 1 << 40
-
-    def __init__(self, path, sensor_size):
-        super().__init__(path, sensor_size)
-        self._state = np.array([-1, -1, -1], dtype=np.int64)
-
-    def _encode(self, events: np.ndarray) -> np.ndarray:
-        out = np.empty(4 * len(events) + 2 * ((int(events["t"][-1]) >> 24) + 1), dtype="<u2")
-        return out[:_encode_evt3(events, self._state, out)]
+    word_dtype = np.dtype("<u2")
+    initial_state = (-1, -1, -1)
+    max_words_per_event = 4
+    time_high_bits = 24
+    _encode = staticmethod(_encode_evt3)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import h5py
 import hdf5plugin  # noqa: F401  (registers Blosc & co. with HDF5 before any dataset is read: DSEC)
@@ -36,6 +37,26 @@ def open_hdf5(path: os.PathLike | str, mode: str = "r") -> h5py.File:
     except HDF5_DAMAGE as err:
         raise EventFileError(path, f"cannot open as HDF5 ({err})" if mode == "r" else
                              f"cannot open HDF5 file for writing ({err})") from err
+
+
+@contextmanager
+def opened_hdf5(path: os.PathLike | str) -> Iterator[h5py.File]:
+    """:func:`open_hdf5` for a reader: the file stays open after the ``with`` body (reading the layout)
+    unless the body raises; it is then closed, and HDF5's own errors (unreadable metadata) become
+    EventFileError ``damaged HDF5 file``.
+
+    Example:
+        >>> with opened_hdf5(self.path) as self._file:
+        ...     self._events = get_dataset(self._file, "events", 1)
+    """
+    f = open_hdf5(path)
+    try:
+        yield f
+    except Exception as err:
+        f.close()
+        if isinstance(err, HDF5_DAMAGE):
+            raise EventFileError(path, f"damaged HDF5 file ({err})") from err
+        raise
 
 
 def get_dataset(f: h5py.File, key: str, ndim: int) -> h5py.Dataset:
@@ -120,7 +141,21 @@ def _check_camera(camera: str) -> str:
     return camera
 
 
-class MvsecReader(EventReader):
+class _RowReader(EventReader):
+    """A reader of rows of HDF5 datasets: a subclass yields blocks from a row (``_blocks_from_row``) and finds
+    the first row at or after a time (``_start_row``, by binary search); reading and seeking follow."""
+
+    def close(self) -> None:
+        self._file.close()
+
+    def _blocks(self) -> Iterator[tuple[np.ndarray, int]]:
+        return self._blocks_from_row(0)
+
+    def _blocks_from(self, t_us: int) -> Iterator[tuple[np.ndarray, int]]:
+        return self._blocks_from_row(self._start_row(t_us))
+
+
+class MvsecReader(_RowReader):
     """MVSEC ``*_data.hdf5``: ``davis/<camera>/events``, N x 4 float64 rows (x, y, t in seconds, p ±1).
 
     Time becomes ``round(t * 1e6)`` µs (exact for times below ~4.5e9 s, MVSEC's ROS times are ~1.5e9 s);
@@ -138,20 +173,11 @@ class MvsecReader(EventReader):
         super().__init__(path, strict=strict)
         self.camera = _check_camera(camera)
         self.sensor_size = check_sensor_size(sensor_size)
-        self._file = open_hdf5(self.path)
-        try:
+        with opened_hdf5(self.path) as self._file:
             self._events = get_dataset(self._file, f"davis/{camera}/events", 2)
             if self._events.shape[1] != 4 or self._events.dtype.kind not in "fiu":
                 raise EventFileError(self.path, f"davis/{camera}/events has shape {self._events.shape} and dtype "
                                                 f"{self._events.dtype}, expected N x 4 numbers (x, y, t, p)")
-        except Exception as err:
-            self._file.close()
-            if isinstance(err, HDF5_DAMAGE):  # HDF5 could not read the metadata: a damaged file
-                raise EventFileError(self.path, f"damaged HDF5 file ({err})") from err
-            raise
-
-    def close(self) -> None:
-        self._file.close()
 
     def _time_us(self, row: int) -> int:
         t = np.float64(read_rows(self._events, row, row + 1)[0, 2])
@@ -179,14 +205,12 @@ class MvsecReader(EventReader):
                                             "sensor at a time within int64 microseconds", offset)
         return events
 
-    def _blocks(self) -> Iterator[tuple[np.ndarray, int]]:
-        return self._blocks_from_row(0)
-
-    def _blocks_from(self, t_us: int) -> Iterator[tuple[np.ndarray, int]]:
-        return self._blocks_from_row(bisect_rows(self._time_us, t_us, 0, self._events.shape[0]))
+    def _start_row(self, t_us: int) -> int:
+        """First row at or after ``t_us``: a binary search on the time column."""
+        return bisect_rows(self._time_us, t_us, 0, self._events.shape[0])
 
 
-class DsecReader(EventReader):
+class DsecReader(_RowReader):
     """DSEC ``events.h5``: ``events/{x,y,t,p}`` columns, ``t`` µs relative to ``t_offset``, and ``ms_to_idx``.
 
     Times are absolute (``t + t_offset`` as int64). ``seek`` looks the millisecond up in
@@ -205,8 +229,7 @@ class DsecReader(EventReader):
         super().__init__(path, strict=strict)
         self.camera = _check_camera(camera)
         self.sensor_size = check_sensor_size(sensor_size)
-        self._file = open_hdf5(self.path)
-        try:
+        with opened_hdf5(self.path) as self._file:
             self._columns = {name: get_dataset(self._file, f"events/{name}", 1) for name in "xytp"}
             lengths = {name: ds.shape[0] for name, ds in self._columns.items()}
             if len(set(lengths.values())) != 1:
@@ -217,14 +240,6 @@ class DsecReader(EventReader):
             if "ms_to_idx" in self._file:
                 table = get_dataset(self._file, "ms_to_idx", 1)
                 self._ms_to_idx = np.asarray(read_rows(table, 0, table.shape[0]), dtype=np.int64)
-        except Exception as err:
-            self._file.close()
-            if isinstance(err, HDF5_DAMAGE):  # HDF5 could not read the metadata: a damaged file
-                raise EventFileError(self.path, f"damaged HDF5 file ({err})") from err
-            raise
-
-    def close(self) -> None:
-        self._file.close()
 
     def _rel_time(self, row: int) -> int:
         return int(read_rows(self._columns["t"], row, row + 1)[0])
@@ -256,12 +271,6 @@ class DsecReader(EventReader):
             if not 0 <= lo <= hi <= self._n:  # a damaged table: fall back to searching everything
                 lo, hi = 0, self._n
         return bisect_rows(self._rel_time, rel, lo, hi)
-
-    def _blocks(self) -> Iterator[tuple[np.ndarray, int]]:
-        return self._blocks_from_row(0)
-
-    def _blocks_from(self, t_us: int) -> Iterator[tuple[np.ndarray, int]]:
-        return self._blocks_from_row(self._start_row(t_us))
 
 
 class MvsecWriter(EventWriter):

@@ -6,13 +6,13 @@ EVT 3.0) whose top 4 bits give the word type. A format supplies one numba decode
 from ``state`` (an int64 array it updates), stops when ``out`` is full or the words run out,
 and returns ``error > 0`` with ``next_word`` at the offending word instead of crashing. The
 decoder checks what the base reader checks (coordinates inside the sensor, time never going
-backwards), so errors name the exact word and :meth:`RawReader.read` needs no second pass.
+backwards), so errors name the exact word and :meth:`RawReader.read` needs no second pass. For
+writing it supplies one numba encoder ``encode(events, state, out) -> n_words`` (see :class:`RawWriter`).
 """
 
 from __future__ import annotations
 
 import os
-from abc import abstractmethod
 from collections.abc import Callable, Iterator
 from typing import ClassVar
 
@@ -22,6 +22,7 @@ from evstream.events import EventFileError, check_sensor_size, empty_events, rep
 from evstream.io.dat import check_polarity
 from evstream.io.prophesee_header import PropheseeHeader, parse_header
 from evstream.io.reader import BLOCK_EVENTS, EventReader
+from evstream.io.record_file import opened_for_reader
 from evstream.io.registry import _prophesee_header_format
 from evstream.io.writer import EventWriter
 
@@ -69,16 +70,9 @@ class RawReader(EventReader):
 
     def __init__(self, path, *, strict: bool = False, sensor_size=None):
         super().__init__(path, strict=strict)
-        try:
-            self._file = open(self.path, "rb")
-        except OSError as err:
-            raise EventFileError(self.path, f"cannot open: {err.strerror}") from err
-        try:
+        with opened_for_reader(self.path) as self._file:
             self.header = read_raw_header(self._file, self.path, self.format)
             self.sensor_size = self._geometry(sensor_size)
-        except BaseException:
-            self._file.close()
-            raise
         self._data_offset = self.header.data_offset
 
     def _geometry(self, sensor_size) -> tuple[int, int, int]:
@@ -158,12 +152,21 @@ class RawWriter(EventWriter):
     """
 
     max_time_us: ClassVar[int]
+    word_dtype: ClassVar[np.dtype]
+    initial_state: ClassVar[tuple[int, ...]]
+    """Encoder state before the first batch."""
+    max_words_per_event: ClassVar[int]
+    time_high_bits: ClassVar[int]
+    """The words' time wraps every ``2**time_high_bits`` us; the encoder adds at most 2 words per wrap."""
+    _encode: ClassVar[Callable]
+    """The format's numba encoder ``(events, state, out) -> words written``, set as a staticmethod."""
 
     def __init__(self, path, sensor_size):
         super().__init__(path, sensor_size)
         width, height = self.sensor_size[:2]
         if width > MAX_COORD or height > MAX_COORD:
             raise ValueError(f"{self.path}: RAW words hold 11-bit coordinates, sensor {width}x{height} is too large")
+        self._state = np.array(self.initial_state, dtype=np.int64)
         self._file = open(self.path, "wb")
         self._file.write((f"% evt {self.format[3]}.0\n% format {self.format.upper()};height={height};width={width}\n"
                           f"% geometry {width}x{height}\n% end\n").encode("ascii"))
@@ -174,11 +177,9 @@ class RawWriter(EventWriter):
         if t[0] < 0 or t[-1] >= self.max_time_us:
             raise ValueError(f"{self.path}: {self.format.upper()} stores times in [0, {self.max_time_us}) us here, "
                              f"got [{t[0]}, {t[-1]}]; subtract an offset first")
-        self._file.write(self._encode(events).data)
-
-    @abstractmethod
-    def _encode(self, events: np.ndarray) -> np.ndarray:
-        """The words of one validated batch (the format keeps its encoder state between batches)."""
+        words = np.empty(self.max_words_per_event * len(events) + 2 * ((int(t[-1]) >> self.time_high_bits) + 1),
+                         dtype=self.word_dtype)
+        self._file.write(words[:self._encode(events, self._state, words)].data)
 
     def _finish(self) -> None:
         self._file.close()

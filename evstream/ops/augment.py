@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from evstream.events import check_sensor_size
-from evstream.ops.denoise import contiguous_events, copy_events
+from evstream.ops._events import contiguous_events, copy_events
 from evstream.ops.geometry import crop, flip_lr, flip_ud, translate
 from evstream.ops.tasnn import tasnn_random_start
 

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from evstream.events import check_sensor_size
-from evstream.ops.frames import count_into, frame_buffer, prepare_events, search_times
+from evstream.ops._events import contiguous_events
+from evstream.ops.frames import count_into, frame_buffer, search_times
 
 
 def to_cumulative_stack(events: np.ndarray, sensor_size, n_time_bins: int, start_time=None, end_time=None,
@@ -36,7 +37,7 @@ def to_cumulative_stack(events: np.ndarray, sensor_size, n_time_bins: int, start
     width, height, _ = check_sensor_size(sensor_size)
     if not int(n_time_bins) > 0:
         raise ValueError(f"to_cumulative_stack: n_time_bins must be > 0, got {n_time_bins}")
-    events = prepare_events(events)
+    events = contiguous_events(events, convert=True)
     stack = frame_buffer((int(n_time_bins), 2, height, width), np.float32, out, "to_cumulative_stack")
     if len(events) == 0 and (start_time is None or end_time is None):
         return stack
@@ -58,7 +59,7 @@ def to_stereospike_histogram(events: np.ndarray, sensor_size, end_time: int, win
     width, height, _ = check_sensor_size(sensor_size)
     if not int(window_us) > 0:
         raise ValueError(f"to_stereospike_histogram: window_us must be > 0, got {window_us}")
-    events = prepare_events(events)
+    events = contiguous_events(events, convert=True)
     histogram = frame_buffer((2, height, width), np.float32, out, "to_stereospike_histogram")
     bounds = search_times(events, [int(end_time) - int(window_us), int(end_time)])
     count_into(events, bounds[:1], bounds[1:], histogram[np.newaxis], True, "to_stereospike_histogram")

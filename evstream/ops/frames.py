@@ -17,7 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from evstream._jit import kernel
-from evstream.events import as_events, check_sensor_size
+from evstream.events import check_sensor_size
+from evstream.ops._events import contiguous_events
 
 STATUS_BAD_COORDINATE = 1
 STATUS_UNSORTED = 2
@@ -25,6 +26,27 @@ DIRECT_MAX_BYTES = 2 << 20
 """Frames up to 2 MiB (e.g. 346x260x2 in int16 or float64) are counted directly, larger ones by tiles."""
 TILE_BYTES_SHIFT = 17
 """Tiles of 128 KiB of output for the tiled counting kernel."""
+
+
+@kernel
+def on_sensor(e, width, height):
+    """Whether event ``e`` lies on a ``width x height`` sensor with polarity 0 or 1."""
+    return e.x < width and e.y < height and 0 <= e.p <= 1
+
+
+@kernel
+def event_status(e, previous_t, check_sorted, width, height):
+    """The counting-kernel status of one event: ``STATUS_UNSORTED`` when ``check_sorted`` and ``e.t`` is
+    below the previous event's ``previous_t``, ``STATUS_BAD_COORDINATE`` when it is not :func:`on_sensor`.
+
+    Every representation kernel checks its events this way and skips the ones with a bad coordinate.
+    """
+    status = 0
+    if check_sorted and e.t < previous_t:
+        status = STATUS_UNSORTED
+    if not on_sensor(e, width, height):
+        status |= STATUS_BAD_COORDINATE
+    return status
 
 
 @kernel
@@ -43,12 +65,12 @@ def _count_ranges(events, starts, ends, check_sorted, out):
         previous_t = events[starts[f]].t if ends[f] > starts[f] else 0
         for i in range(starts[f], ends[f]):
             e = events[i]
-            if check_sorted and e.t < previous_t:
-                status |= STATUS_UNSORTED
+            bad = event_status(e, previous_t, check_sorted, width, height)
             previous_t = e.t
-            if e.x >= width or e.y >= height or e.p < 0 or e.p > 1:
-                status |= STATUS_BAD_COORDINATE
-                continue
+            if bad:
+                status |= bad
+                if bad & STATUS_BAD_COORDINATE:
+                    continue
             out[f, min(e.p, last_channel), e.y, e.x] += 1
     return status
 
@@ -70,18 +92,18 @@ def _count_ranges_tiled(events, starts, ends, check_sorted, tile_shift, tile_sta
         previous_t = events[starts[f]].t if ends[f] > starts[f] else 0
         for i in range(starts[f], ends[f]):
             e = events[i]
-            if check_sorted and e.t < previous_t:
-                status |= STATUS_UNSORTED
+            bad = event_status(e, previous_t, check_sorted, width, height)
             previous_t = e.t
-            if e.x >= width or e.y >= height or e.p < 0 or e.p > 1:
-                status |= STATUS_BAD_COORDINATE
-                continue
+            if bad:
+                status |= bad
+                if bad & STATUS_BAD_COORDINATE:
+                    continue
             tile_starts[(((min(e.p, last_channel) * height + e.y) * width + e.x) >> tile_shift) + 1] += 1
         for k in range(tile_starts.shape[0] - 1):
             tile_starts[k + 1] += tile_starts[k]
         for i in range(starts[f], ends[f]):
             e = events[i]
-            if e.x < width and e.y < height and 0 <= e.p <= 1:
+            if on_sensor(e, width, height):
                 cell = (min(e.p, last_channel) * height + e.y) * width + e.x
                 cells[tile_starts[cell >> tile_shift]] = cell
                 tile_starts[cell >> tile_shift] += 1
@@ -117,9 +139,9 @@ def search_times(events: np.ndarray, values) -> np.ndarray:
         int64 indices, the shape of ``values``.
     """
     values = np.asarray(values)
-    values = np.ascontiguousarray(values, dtype=np.float64 if values.dtype.kind == "f" else np.int64)
-    out = np.empty(values.shape, np.int64)
-    _search_times(events, values.reshape(-1), out.reshape(-1))
+    flat = np.ascontiguousarray(values.reshape(-1), dtype=np.float64 if values.dtype.kind == "f" else np.int64)
+    out = np.empty(values.shape, np.int64)  # not ascontiguousarray's shape: it makes a scalar 1-D
+    _search_times(events, flat, out.reshape(-1))
     return out
 
 
@@ -129,11 +151,6 @@ def raise_for_status(status: int, where: str) -> None:
         raise ValueError(f"{where}: events outside sensor_size (x >= W, y >= H or p not in {{0, 1}})")
     if status & STATUS_UNSORTED:
         raise ValueError(f"{where}: events must be sorted by t")
-
-
-def prepare_events(events: np.ndarray) -> np.ndarray:
-    """Events as a contiguous :data:`~evstream.events.EVENT_DTYPE` array (no copy when already one)."""
-    return np.ascontiguousarray(as_events(np.asarray(events)))
 
 
 def frame_buffer(shape: tuple[int, ...], dtype, out: np.ndarray | None, where: str) -> np.ndarray:
@@ -263,7 +280,7 @@ def to_frame(events: np.ndarray, sensor_size, time_window=None, event_count=None
         Empty events give one zero frame (``time_window``, ``event_count``) or ``n_*_bins`` zero frames.
     """
     width, height, polarities = check_sensor_size(sensor_size)
-    events = prepare_events(events)
+    events = contiguous_events(events, convert=True)
     if polarities == 1 and len(events) and events["p"].min() != events["p"].max():
         raise ValueError("to_frame: single polarity sensor, but events contain both polarities")
     starts, ends = frame_slices(events, time_window, event_count, n_time_bins, n_event_bins, overlap,

@@ -13,7 +13,7 @@ import numpy as np
 
 from evstream._jit import kernel
 from evstream.events import check_sensor_size
-from evstream.ops.denoise import compacted, contiguous_events, raise_if_off_sensor
+from evstream.ops._events import compacted, contiguous_events, raise_if_off_sensor
 
 _ALL = (0, 2**16)
 """A window holding every uint16 coordinate."""

@@ -20,7 +20,7 @@ import numpy as np
 
 from evstream._jit import kernel
 from evstream.events import check_sensor_size
-from evstream.ops.denoise import compacted, contiguous_events, copy_events, raise_if_off_sensor
+from evstream.ops._events import compacted, contiguous_events, copy_events, raise_if_off_sensor
 
 _MAD_TO_SIGMA = 1.4826
 """Scale of the median absolute deviation to a normal standard deviation."""

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from evstream.events import check_sensor_size
-from evstream.ops.frames import count_into, frame_buffer, prepare_events, search_times
+from evstream.ops._events import contiguous_events
+from evstream.ops.frames import count_into, frame_buffer, search_times
 
 
 def _integrate(events, sensor_size, starts, ends, check_sorted, out, where):
@@ -37,7 +38,7 @@ def integrate_by_number(events: np.ndarray, sensor_size, frames_num: int, out: n
     """
     if not int(frames_num) > 0:
         raise ValueError(f"integrate_by_number: frames_num must be > 0, got {frames_num}")
-    events = prepare_events(events)
+    events = contiguous_events(events, convert=True)
     per_frame = len(events) // frames_num
     starts = np.arange(frames_num, dtype=np.int64) * per_frame
     ends = starts + per_frame
@@ -59,7 +60,7 @@ def integrate_by_time(events: np.ndarray, sensor_size, frames_num: int, out: np.
     """
     if not int(frames_num) > 0:
         raise ValueError(f"integrate_by_time: frames_num must be > 0, got {frames_num}")
-    events = prepare_events(events)
+    events = contiguous_events(events, convert=True)
     if len(events):
         first, last = int(events["t"][0]), int(events["t"][-1])
         duration = (last - first) // frames_num
@@ -87,7 +88,7 @@ def integrate_by_duration(events: np.ndarray, sensor_size, duration: int, out: n
     if not int(duration) > 0:
         raise ValueError(f"integrate_by_duration: duration must be > 0, got {duration}")
     duration = int(duration)
-    events = prepare_events(events)
+    events = contiguous_events(events, convert=True)
     if len(events):
         first, last = int(events["t"][0]), int(events["t"][-1])
         frames_num = max(-(-(last - first) // duration), 1)

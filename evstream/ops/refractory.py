@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from evstream._jit import kernel
-from evstream.ops.denoise import _OLD, _REBASE_AT, TimeTable, _rebase, check_window
+from evstream.ops._time_table import OLD, TimeTable, TimeTableFilter, check_window, relative_time
 
 
 @kernel
@@ -18,19 +18,16 @@ def _refractory_kernel(events, table, base, limit, width, height, out):
         y = np.int64(events[i].y)
         if x >= width or y >= height:
             return -(i + 1)
-        t = events[i].t - base[0]
-        if t > _REBASE_AT:
-            _rebase(table, base, t)
-            t = 0
+        t = relative_time(table, base, events[i].t)
         # kept when t - t_previous > limit, i.e. t_previous < t - limit: compared in int32
-        if table[y + 1, x + 1] < np.int32(max(t - limit, _OLD)):
+        if table[y + 1, x + 1] < np.int32(max(t - limit, OLD)):
             out[n] = events[i]
             n += 1
         table[y + 1, x + 1] = np.int32(t)
     return n
 
 
-class RefractoryFilter:
+class RefractoryFilter(TimeTableFilter):
     """Streaming tonic ``RefractoryPeriod``: drop an event that follows its pixel's previous event
     (kept or dropped) by ``refractory_period`` us or less.
 
@@ -39,20 +36,14 @@ class RefractoryFilter:
         refractory_period: microseconds (tonic's name and meaning).
     """
 
+    _kernel = staticmethod(_refractory_kernel)
+
     def __init__(self, sensor_size, refractory_period: float):
         self.refractory_period = check_window("refractory_period", refractory_period)
         # tonic keeps t - t_previous > refractory_period: for integer times, > floor(refractory_period);
         # its table starts at -refractory_period, so a first event is kept when t > 0
         self._limit = math.floor(self.refractory_period)
         self.state = TimeTable(sensor_size, initial_us=-self._limit)
-
-    def __call__(self, events: np.ndarray) -> np.ndarray:
-        """Filter the next batch. Shape: ``[N] -> [M <= N]`` EVENT_DTYPE."""
-        return self.state.run(_refractory_kernel, events, self._limit)
-
-    def reset(self) -> None:
-        """Forget every pixel's history."""
-        self.state = TimeTable(self.state.sensor_size, initial_us=-self._limit)
 
     def __repr__(self) -> str:
         return f"RefractoryFilter(sensor_size={self.state.sensor_size}, refractory_period={self.refractory_period:g})"

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from evstream.events import EVENT_DTYPE, empty_events
-from evstream.ops.denoise import contiguous_events
+from evstream.events import concat_events, empty_events
+from evstream.ops._events import contiguous_events
+from evstream.ops.frames import search_times
 
 
 def _check_stride(length: int, overlap: int, name: str) -> int:
@@ -26,10 +27,10 @@ def _check_stride(length: int, overlap: int, name: str) -> int:
     return length - overlap
 
 
-def _time_windows(t: np.ndarray, first: int, stop: int, start_us: int, stride: int, window_us: int):
-    """(start, end) index pairs of windows ``first .. stop - 1`` in the sorted times ``t``."""
+def _time_windows(events: np.ndarray, first: int, stop: int, start_us: int, stride: int, window_us: int):
+    """(start, end) index pairs of windows ``first .. stop - 1`` in the time-sorted ``events``."""
     starts = start_us + stride * np.arange(first, stop, dtype=np.int64)
-    return zip(np.searchsorted(t, starts).tolist(), np.searchsorted(t, starts + window_us).tolist(), strict=True)
+    return zip(search_times(events, starts).tolist(), search_times(events, starts + window_us).tolist(), strict=True)
 
 
 def slice_by_time(events: np.ndarray, window_us: int, overlap_us: int = 0, include_incomplete: bool = False,
@@ -56,7 +57,7 @@ def slice_by_time(events: np.ndarray, window_us: int, overlap_us: int = 0, inclu
     if span < 0:
         return []
     count = span // stride + 1 if include_incomplete else max((span - window_us) // stride + 1, 0)
-    return [events[a:b] for a, b in _time_windows(t, 0, count, start, stride, int(window_us))]
+    return [events[a:b] for a, b in _time_windows(events, 0, count, start, stride, int(window_us))]
 
 
 def slice_by_count(events: np.ndarray, event_count: int, overlap: int = 0,
@@ -126,8 +127,7 @@ class Slicer:
         if np.any(t[1:] < t[:-1]) or (self._last_us is not None and t[0] < self._last_us):
             raise ValueError("Slicer: events must be sorted by time across batches")
         self._last_us = int(t[-1])
-        # joined as bytes: numpy concatenates packed records field by field, several times slower
-        self._buffer = np.concatenate([self._buffer.view(np.uint8), batch.view(np.uint8)]).view(EVENT_DTYPE)
+        self._buffer = concat_events([self._buffer, batch])
         if self.by_time:
             return self._emit_time(include_incomplete=False)
         return self._emit_count(include_incomplete=False)
@@ -149,11 +149,11 @@ class Slicer:
         stop = span // self.stride + 1 if include_incomplete else (span - self.length) // self.stride + 1
         windows = []
         if stop > self._next:
-            windows = [buffer[a:b] for a, b in _time_windows(t, self._next, stop, self._origin, self.stride,
+            windows = [buffer[a:b] for a, b in _time_windows(buffer, self._next, stop, self._origin, self.stride,
                                                              self.length)]
             self._next = stop
         # keep only what the next window can hold: memory stays below one window
-        self._buffer = buffer[np.searchsorted(t, self._origin + self._next * self.stride):]
+        self._buffer = buffer[int(search_times(buffer, self._origin + self._next * self.stride)):]
         return windows
 
     def _emit_count(self, include_incomplete: bool) -> list[np.ndarray]:

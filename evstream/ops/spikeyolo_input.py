@@ -17,7 +17,8 @@ import numpy as np
 
 from evstream._jit import kernel
 from evstream.events import check_sensor_size
-from evstream.ops.frames import STATUS_BAD_COORDINATE, STATUS_UNSORTED, prepare_events, raise_for_status, search_times
+from evstream.ops._events import contiguous_events
+from evstream.ops.frames import STATUS_BAD_COORDINATE, event_status, raise_for_status, search_times
 
 BACKGROUND = 127
 PAD_VALUE = 114
@@ -33,12 +34,12 @@ def _last_polarity(events, bounds, out):
         previous_t = events[bounds[k]].t if bounds[k + 1] > bounds[k] else 0
         for i in range(bounds[k], bounds[k + 1]):
             e = events[i]
-            if e.t < previous_t:
-                status |= STATUS_UNSORTED
+            bad = event_status(e, previous_t, True, width, height)
             previous_t = e.t
-            if e.x >= width or e.y >= height or e.p < 0 or e.p > 1:
-                status |= STATUS_BAD_COORDINATE
-                continue
+            if bad:
+                status |= bad
+                if bad & STATUS_BAD_COORDINATE:
+                    continue
             out[k, e.y, e.x] = 255 * e.p
     return status
 
@@ -59,7 +60,7 @@ def last_polarity_frames(events: np.ndarray, sensor_size, start_time: int, n_tim
     elif out.shape != shape or out.dtype != np.uint8 or not out.flags.c_contiguous:
         raise ValueError(f"last_polarity_frames: out must be a C-contiguous uint8 array of shape {shape}")
     out.fill(BACKGROUND)
-    events = prepare_events(events)
+    events = contiguous_events(events, convert=True)
     bounds = search_times(events, int(start_time) + np.arange(int(n_time_bins) + 1, dtype=np.int64) * int(dt_us))
     raise_for_status(_last_polarity(events, bounds, out), "last_polarity_frames")
     return out

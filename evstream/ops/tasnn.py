@@ -16,8 +16,8 @@ import numpy as np
 
 from evstream._jit import kernel
 from evstream.events import check_sensor_size
-from evstream.ops.frames import (STATUS_BAD_COORDINATE, STATUS_UNSORTED, frame_buffer, prepare_events,
-                                 raise_for_status, search_times)
+from evstream.ops._events import contiguous_events
+from evstream.ops.frames import STATUS_BAD_COORDINATE, event_status, frame_buffer, raise_for_status, search_times
 
 
 @kernel
@@ -32,12 +32,12 @@ def _count_downsampled(events, bounds, x_cells, y_cells, out):
         previous_t = events[bounds[k]].t if bounds[k + 1] > bounds[k] else 0
         for i in range(bounds[k], bounds[k + 1]):
             e = events[i]
-            if e.t < previous_t:
-                status |= STATUS_UNSORTED
+            bad = event_status(e, previous_t, True, x_cells.shape[0], y_cells.shape[0])
             previous_t = e.t
-            if e.x >= x_cells.shape[0] or e.y >= y_cells.shape[0] or e.p < 0 or e.p > 1:
-                status |= STATUS_BAD_COORDINATE
-                continue
+            if bad:
+                status |= bad
+                if bad & STATUS_BAD_COORDINATE:
+                    continue
             out[k, e.p, y_cells[e.y], x_cells[e.x]] += 1
     return status
 
@@ -74,7 +74,7 @@ def to_tasnn_frames(events: np.ndarray, sensor_size, n_frames: int, dt_us: int, 
         raise ValueError(f"to_tasnn_frames: n_frames and dt_us must be > 0, got {n_frames}, {dt_us}")
     width, height, _ = check_sensor_size(sensor_size)
     grid = downsampled_size(sensor_size, ds)
-    events = prepare_events(events)
+    events = contiguous_events(events, convert=True)
     frames = frame_buffer((int(n_frames), 2, *grid), np.float32, out, "to_tasnn_frames")
     if len(events):
         t0 = int(events["t"][0]) if start_time is None else int(start_time)
@@ -126,7 +126,7 @@ def to_tasnn_clips(events: np.ndarray, sensor_size, n_frames: int, dt_us: int, n
     """
     clips = np.zeros((int(n_clips), int(n_frames), 2, *downsampled_size(sensor_size, ds)), np.float32)
     if len(events):
-        events = prepare_events(events)
+        events = contiguous_events(events, convert=True)
         starts = tasnn_clip_starts(events["t"][0], events["t"][-1], n_clips, n_frames * dt_us)
         for clip, start in zip(clips, starts, strict=True):
             to_tasnn_frames(events, sensor_size, n_frames, dt_us, ds, start, binarize, normalize, out=clip)

@@ -14,8 +14,9 @@ import numpy as np
 
 from evstream._jit import kernel
 from evstream.events import check_sensor_size
-from evstream.ops.frames import (STATUS_BAD_COORDINATE, STATUS_UNSORTED, frame_buffer, frame_slices,
-                                 prepare_events, raise_for_status)
+from evstream.ops._events import contiguous_events
+from evstream.ops.frames import (STATUS_BAD_COORDINATE, event_status, frame_buffer, frame_slices,
+                                 raise_for_status)
 
 
 @kernel
@@ -34,12 +35,12 @@ def _time_surface_exponents(events, starts, ends, reference_times, tau, memory, 
         previous_t = events[starts[f]].t if ends[f] > starts[f] else 0
         for i in range(starts[f], ends[f]):
             e = events[i]
-            if e.t < previous_t:
-                status |= STATUS_UNSORTED
+            bad = event_status(e, previous_t, True, width, height)
             previous_t = e.t
-            if e.x >= width or e.y >= height or e.p < 0 or e.p > 1:
-                status |= STATUS_BAD_COORDINATE
-                continue
+            if bad:
+                status |= bad
+                if bad & STATUS_BAD_COORDINATE:
+                    continue
             memory[min(e.p, last_channel), e.y, e.x] = e.t
         reference = reference_times[f]
         exponents = out[f].reshape(-1)
@@ -68,7 +69,7 @@ def to_time_surface(events: np.ndarray, sensor_size, dt: float, tau: float, over
     width, height, polarities = check_sensor_size(sensor_size)
     if not dt > 0 or not tau > 0:
         raise ValueError(f"to_time_surface: dt and tau must be > 0, got dt={dt}, tau={tau}")
-    events = prepare_events(events)
+    events = contiguous_events(events, convert=True)
     starts, ends = frame_slices(events, time_window=dt, overlap=overlap, include_incomplete=include_incomplete)
     surfaces = frame_buffer((len(starts), polarities, height, width), np.float64, out, "to_time_surface")
     if len(events):

@@ -13,8 +13,8 @@ import numpy as np
 
 from evstream._jit import kernel
 from evstream.events import check_sensor_size
-from evstream.ops.frames import (STATUS_BAD_COORDINATE, STATUS_UNSORTED, frame_buffer, prepare_events,
-                                 raise_for_status)
+from evstream.ops._events import contiguous_events
+from evstream.ops.frames import STATUS_BAD_COORDINATE, event_status, frame_buffer, on_sensor, raise_for_status
 
 
 @kernel
@@ -55,19 +55,19 @@ def _voxel_grid(events, bounds, out):
         previous_t = events[bounds[b]].t if bounds[b + 1] > bounds[b] else 0
         for i in range(bounds[b], bounds[b + 1]):
             e = events[i]
-            if e.t < previous_t:
-                status |= STATUS_UNSORTED
+            bad = event_status(e, previous_t, True, width, height)
             previous_t = e.t
-            if e.x >= width or e.y >= height or e.p < 0 or e.p > 1:
-                status |= STATUS_BAD_COORDINATE
-                continue
+            if bad:
+                status |= bad
+                if bad & STATUS_BAD_COORDINATE:
+                    continue
             position = _bin_position(e.t, t0, span, n_bins)
             out[b, 0, e.y, e.x] += (2.0 * e.p - 1.0) * (1.0 - (position - int(position)))
         if b == 0:
             continue
         for i in range(bounds[b - 1], bounds[b]):
             e = events[i]
-            if e.x < width and e.y < height and 0 <= e.p <= 1:
+            if on_sensor(e, width, height):
                 position = _bin_position(e.t, t0, span, n_bins)
                 out[b, 0, e.y, e.x] += (2.0 * e.p - 1.0) * (position - int(position))
     return status
@@ -103,19 +103,19 @@ def _bucket_by_tile(events, begin, end, n_bins, width, height, starts, codes, po
     previous_t = events[begin].t if end > begin else 0
     for i in range(begin, end):
         e = events[i]
-        if e.t < previous_t:
-            status |= STATUS_UNSORTED
+        bad = event_status(e, previous_t, True, width, height)
         previous_t = e.t
-        if e.x >= width or e.y >= height or e.p < 0 or e.p > 1:
-            status |= STATUS_BAD_COORDINATE
-            continue
+        if bad:
+            status |= bad
+            if bad & STATUS_BAD_COORDINATE:
+                continue
         starts[((e.y * width + e.x) >> TILE_SHIFT) + 1] += 1
     for k in range(starts.shape[0] - 1):
         starts[k + 1] += starts[k]
     cursor = starts[:-1].copy()
     for i in range(begin, end):
         e = events[i]
-        if e.x < width and e.y < height and 0 <= e.p <= 1:
+        if on_sensor(e, width, height):
             pixel = e.y * width + e.x
             j = cursor[pixel >> TILE_SHIFT]
             codes[j] = 2 * pixel + e.p
@@ -177,7 +177,7 @@ def to_voxel_grid(events: np.ndarray, sensor_size, n_time_bins: int, out: np.nda
         raise ValueError(f"to_voxel_grid: sensor_size must have 2 polarities, got {sensor_size!r}")
     if not int(n_time_bins) > 0:
         raise ValueError(f"to_voxel_grid: n_time_bins must be > 0, got {n_time_bins}")
-    events = prepare_events(events)
+    events = contiguous_events(events, convert=True)
     grid = frame_buffer((int(n_time_bins), 1, height, width), np.float64, out, "to_voxel_grid")
     if not len(events):
         return grid

@@ -11,7 +11,7 @@ from evstream.ops.augment import (RandomCrop, RandomFlipLR, RandomFlipUD, Random
                                   random_flip_lr, random_shift, random_time_crop)
 from evstream.ops.geometry import crop, flip_lr, translate
 from tests.conftest import synthetic_events
-from tests.ops.test_denoise import real
+from tests.ops.test_filters import real
 
 SIZE = (346, 260, 2)
 TONIC = [

@@ -132,6 +132,7 @@ def test_search_times_equals_numpy_searchsorted():
     for values in (rng.integers(t[0] - 10, t[-1] + 10, 300), rng.uniform(t[0] - 10, t[-1] + 10, 300),
                    np.array([t[0], t[-1], t[100]]), np.empty(0, np.int64)):
         np.testing.assert_array_equal(search_times(events, values), np.searchsorted(t, values))
+    assert search_times(events, int(t[100])).shape == ()  # a scalar gives a scalar, as in numpy
 
 
 def test_tiled_counting_on_a_large_sensor_equals_tonic():

@@ -10,7 +10,7 @@ from evstream import EVENT_DTYPE
 from evstream.ops.geometry import (CenterCrop, Crop, Downsample, FlipLR, FlipUD, MergePolarities, center_crop, crop,
                                    downsample, flip_lr, flip_ud, merge_polarities, translate)
 from tests.conftest import synthetic_events
-from tests.ops.test_denoise import real
+from tests.ops.test_filters import real
 
 SIZE = (346, 260, 2)
 

@@ -12,7 +12,7 @@ from evstream import EVENT_DTYPE, make_events
 from evstream.ops.hot_pixels import (HotPixelFilter, drop_pixels, find_hot_pixels, hot_pixel_filter, hot_pixel_mask,
                                      pixel_counts)
 from tests.conftest import RECORDINGS, load_reference, synthetic_events
-from tests.ops.test_denoise import cuts_for, real, split_at
+from tests.ops.test_filters import cuts_for, real, split_at
 
 HOT = [(3, 4), (100, 200), (345, 259), (0, 0), (17, 99)]
 

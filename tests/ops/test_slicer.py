@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from evstream import EVENT_DTYPE
 from evstream.ops.slicer import Slicer, slice_by_count, slice_by_time
 from tests.conftest import synthetic_events
-from tests.ops.test_denoise import cuts_for, real, split_at
+from tests.ops.test_filters import cuts_for, real, split_at
 
 
 def assert_windows_equal(result, expected):
