@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import math
-import time
 
 import dv_processing as dv
 import numpy as np
 import tonic.functional
 import tonic.transforms
 
+from _timing import best_rate
 from evstream import make_events
 from evstream.ops.denoise import background_activity_filter, denoise
 from evstream.ops.geometry import crop, downsample, flip_lr, merge_polarities
@@ -32,16 +31,6 @@ from evstream.ops.slicer import Slicer
 TONIC_EVENTS = 200_000
 BA_US, DENOISE_US, REFRACTORY_US = 2000, 2000, 1000
 
-
-def best_rate(function, n_events: int, repeat: int) -> float:
-    """Events per CPU second of the fastest of ``repeat`` calls, after one warm-up call (compile, page faults)."""
-    function()
-    best = math.inf
-    for _ in range(repeat):
-        start = time.process_time()
-        function()
-        best = min(best, time.process_time() - start)
-    return n_events / best
 
 
 def dv_filter(store: dv.EventStore, make):

@@ -13,12 +13,12 @@ import argparse
 import ast
 import importlib.util
 import math
-import time
 from pathlib import Path
 
 import numpy as np
 import tonic.functional
 
+from _timing import best_rate
 from evstream.events import EVENT_DTYPE
 from evstream.ops import (integrate_by_number, last_polarity_frames, to_cumulative_stack, to_frame,
                           to_stereospike_histogram, to_tasnn_frames, to_time_surface, to_voxel_grid)
@@ -35,19 +35,6 @@ def random_events(n: int, width: int, height: int, seed: int = 0) -> np.ndarray:
     events["p"] = rng.integers(0, 2, n)
     return events
 
-
-def best_rate(function, n_events: int, repeat: int) -> float:
-    """Events per CPU second of the fastest of ``repeat`` calls, after one warm-up call (numba compile, page faults).
-
-    CPU time (``process_time``), not wall time: every call is single-threaded and the machine is shared.
-    """
-    function()
-    best = math.inf
-    for _ in range(repeat):
-        start = time.process_time()
-        function()
-        best = min(best, time.process_time() - start)
-    return n_events / best
 
 
 def spikingjelly_integrate():
