@@ -1,0 +1,130 @@
+"""Live detection: one window of events -> boxes in sensor pixels, with a self-describing checkpoint.
+
+The window's last 250 ms (``window_us``) ending at its last event become SpikeYOLO's input
+(:func:`evstream.ops.to_spikeyolo_input`, T bins, letterbox), the net predicts, class-aware NMS
+keeps at most ``max_det`` boxes, and the boxes are mapped back to sensor pixels (xyxy).
+
+Outputs are built by ``output_type(boxes_xyxy, classes, scores, names, firing_rate)``: pass
+``evstream.live.outputs.Detections`` from the live layer (nets/ sits below live/); the default is
+the field-compatible :class:`BoxDetections`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+from torch import nn
+
+from evstream.nets.spike_yolo.model import spike_yolo
+from evstream.nets.spike_yolo.nms import non_max_suppression
+from evstream.ops.spikeyolo_input import letterbox_geometry, to_spikeyolo_input
+from evstream.snn.profiler import NEURON_TYPES
+
+__all__ = ["BoxDetections", "DetectionRecipe", "SpikeYOLODetector", "load_detector", "save_detector"]
+
+
+class BoxDetections(NamedTuple):
+    """Boxes ``[N, 4]`` (xyxy, sensor pixels), class indices, scores, class names, mean firing rate."""
+
+    boxes_xyxy: np.ndarray
+    classes: np.ndarray
+    scores: np.ndarray
+    names: tuple[str, ...]
+    firing_rate: float | None = None
+
+
+@dataclass(frozen=True)
+class DetectionRecipe:
+    """How a window of events becomes the net's input (rule 10: stored with the weights).
+
+    Args:
+        sensor_size: ``(W, H, 2)``. n_time_bins: T. window_us: span before the window's end (250 ms).
+        imgsz: long side of the letterboxed input (320 -> 320x256 for Gen1).
+    """
+
+    sensor_size: tuple[int, int, int]
+    n_time_bins: int = 2
+    window_us: int = 250_000
+    imgsz: int = 320
+
+    def __call__(self, events: np.ndarray, end_us: int | None = None) -> np.ndarray:
+        """``[T, 3, H, W]`` float32 in [0, 1] for the window ending at ``end_us`` (default: last event + 1)."""
+        if end_us is None:
+            end_us = int(events["t"][-1]) + 1 if len(events) else self.window_us
+        frames, _ = to_spikeyolo_input(events, self.sensor_size, end_us, self.n_time_bins, self.window_us, self.imgsz)
+        return frames.astype(np.float32) / 255.0
+
+
+class SpikeYOLODetector:
+    """Callable ``events -> output_type(boxes_xyxy, classes, scores, names, firing_rate)``.
+
+    Args:
+        model: a :class:`~evstream.nets.spike_yolo.SpikeYOLO` (fused or not).
+        recipe: the :class:`DetectionRecipe` it was trained with. names: class names.
+        conf_threshold, iou_threshold, max_det: NMS settings (0.25, 0.7, 300).
+        device: where to run. output_type: result constructor.
+
+    Example:
+        >>> det = SpikeYOLODetector.from_checkpoint("models/detector_spikeyolo.pt")  # doctest: +SKIP
+        >>> det(window_events).boxes_xyxy  # doctest: +SKIP
+    """
+
+    def __init__(self, model: nn.Module, recipe: DetectionRecipe, names: Sequence[str], *,
+                 conf_threshold: float = 0.25, iou_threshold: float = 0.7, max_det: int = 300,
+                 device: torch.device | str = "cpu", output_type: Callable[..., Any] = BoxDetections):
+        self.device = torch.device(device)
+        self.model = model.to(self.device).eval()
+        self.recipe, self.names, self.output_type = recipe, tuple(names), output_type
+        self.conf_threshold, self.iou_threshold, self.max_det = conf_threshold, iou_threshold, max_det
+        self.letterbox = letterbox_geometry(recipe.sensor_size, recipe.imgsz)
+        self._spikes = [0.0, 0]
+        self._handles = [m.register_forward_hook(self._count) for m in self.model.modules()
+                         if isinstance(m, NEURON_TYPES)]
+
+    def _count(self, module, inputs, output) -> None:
+        spikes = output[0] if isinstance(output, tuple) else output
+        self._spikes[0] += float(spikes.detach().float().sum())
+        self._spikes[1] += spikes.numel()
+
+    def __call__(self, events: np.ndarray, end_us: int | None = None):
+        x = torch.from_numpy(self.recipe(events, end_us)).unsqueeze(1).to(self.device)
+        self._spikes = [0.0, 0]
+        with torch.no_grad():
+            boxes, scores = self.model.predict(x)
+            result = non_max_suppression(boxes, scores, conf_threshold=self.conf_threshold,
+                                         iou_threshold=self.iou_threshold, max_det=self.max_det)[0]
+        width, height = self.recipe.sensor_size[:2]
+        xyxy = self.letterbox.boxes_to_sensor(result.boxes.cpu().double().numpy().reshape(-1, 4))
+        xyxy = np.clip(xyxy, 0, [width, height, width, height]).astype(np.float32)
+        rate = self._spikes[0] / self._spikes[1] if self._spikes[1] else None
+        return self.output_type(xyxy, result.classes.cpu().numpy(), result.scores.cpu().numpy(), self.names, rate)
+
+    @classmethod
+    def from_checkpoint(cls, path: os.PathLike | str, *, device: torch.device | str = "cpu",
+                        output_type: Callable[..., Any] = BoxDetections, **nms) -> SpikeYOLODetector:
+        """Rebuild net (fused for inference), recipe and names from a :func:`save_detector` file."""
+        model, info = load_detector(path)
+        return cls(model.fuse(), DetectionRecipe(**info["recipe"]), info["names"], device=device,
+                   output_type=output_type, **nms)
+
+
+def save_detector(path: os.PathLike | str, model: nn.Module, *, net_options: dict, recipe: DetectionRecipe,
+                  names: Sequence[str], metrics: dict | None = None) -> None:
+    """Write a self-describing SpikeYOLO checkpoint: float32 weights, builder options, recipe, names, metrics."""
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    torch.save({"net": "spike_yolo", "net_options": dict(net_options), "recipe": asdict(recipe), "names": list(names),
+                "metrics": dict(metrics or {}), "model": state}, path)
+
+
+def load_detector(path: os.PathLike | str) -> tuple[nn.Module, dict]:
+    """``(SpikeYOLO in eval mode, info)`` from a :func:`save_detector` file."""
+    info = torch.load(path, map_location="cpu", weights_only=True)
+    model = spike_yolo(**info["net_options"])
+    model.load_state_dict(info["model"])
+    info["recipe"]["sensor_size"] = tuple(info["recipe"]["sensor_size"])
+    return model.eval(), info

@@ -1,0 +1,156 @@
+"""Gen1 detection with SpikeYOLO (models.md §1): model, data, YOLOv8 loss and two evaluations.
+
+Evaluation reports, clearly apart:
+
+* ``sample_mAP50`` / ``sample_mAP``: the number SpikeYOLO reports, COCO mAP@50 and mAP@50:95 over
+  the per-timestamp samples (one image per sample, boxes in network-input pixels, no filtering).
+  Computed with pycocotools' semantics (:func:`evstream.train.coco_map.coco_map`), not
+  Ultralytics' interpolation.
+* ``prophesee_mAP50`` / ``prophesee_mAP``: the Prophesee Gen1 protocol (:mod:`evstream.train.gen1_eval`:
+  first 0.5 s skipped, diagonal >= 30 px, sides >= 10 px on ground truth and detections, one image
+  per ground-truth timestamp, detections within ±50 ms), on sensor pixels; -1 when the filter
+  leaves no ground truth.
+* ``firing_rate``, ``energy_uj``, ``ann_energy_uj``: mean I-LIF activation and the §1.7 energy per
+  sample (:class:`evstream.snn.SpikeProfiler`).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from evstream.datasets.gen1 import GEN1_CLASSES, Gen1Detection, collate_gen1
+from evstream.nets.spike_yolo import spike_yolo
+from evstream.nets.spike_yolo.loss import DetectionLoss
+from evstream.nets.spike_yolo.nms import non_max_suppression
+from evstream.snn.profiler import SpikeProfiler
+from evstream.train.coco_map import Boxes, coco_map
+from evstream.train.gen1_eval import evaluate_gen1
+
+__all__ = ["DETECTION_DTYPE", "Gen1Task", "to_sensor_detections"]
+
+DETECTION_DTYPE = np.dtype([("t", "<i8"), ("x", "<f4"), ("y", "<f4"), ("w", "<f4"), ("h", "<f4"),
+                            ("class_id", "<u4"), ("class_confidence", "<f4"), ("track_id", "<u4")])
+"""Detections in the toolbox's box format (top-left x, y and size in sensor pixels)."""
+
+
+class Gen1Task:
+    """SpikeYOLO on a Gen1-layout folder (``evstream train gen1 --data DIR --set task.scale=s``).
+
+    Args:
+        data_dir: the dataset root (train/ val/ test/).
+        scale: SpikeYOLO scale (``"s"`` is the paper's Gen1 model; ``"rt"`` the real-time CPU scale).
+        T: time bins per 250 ms window (2, as the released checkpoint). D: I-LIF maximum spike (4).
+        window_us, imgsz: the sample window and the network input's long side (320 -> 320x256).
+        eval_split: the split :meth:`datasets` returns second (``"val"``; ``"test"`` for final numbers).
+        cache_dir: frame cache folder. conf_threshold, iou_threshold, max_det: validation NMS
+            (Ultralytics: 0.001, 0.7, 300).
+    """
+
+    metric: ClassVar[str] = "sample_mAP50"
+    metric_mode: ClassVar[str] = "max"
+    train_defaults: ClassVar[dict] = {
+        "optimizer": "sgd", "lr": 0.02, "momentum": 0.937, "weight_decay": 5e-4, "schedule": "linear",
+        "lrf": 0.004, "warmup_epochs": 10, "epochs": 100, "batch_size": 80,
+    }
+    """§1.5, Gen1 column: SGD lr0 0.02, momentum 0.937, weight decay 5e-4, linear to lrf 0.004, 10 warm-up
+    epochs, 100 epochs, batch 80 (``default.yaml``; split over 4 GPUs in the paper)."""
+
+    collate = staticmethod(collate_gen1)
+
+    def __init__(self, data_dir: os.PathLike | str, *, scale: str = "s", T: int = 2, D: int = 4,
+                 window_us: int = 250_000, imgsz: int = 320, eval_split: str = "val",
+                 cache_dir: os.PathLike | str | None = None, conf_threshold: float = 0.001,
+                 iou_threshold: float = 0.7, max_det: int = 300):
+        self.data_dir, self.scale, self.T, self.D = data_dir, scale, int(T), int(D)
+        self.window_us, self.imgsz, self.eval_split, self.cache_dir = int(window_us), int(imgsz), eval_split, cache_dir
+        self.conf_threshold, self.iou_threshold, self.max_det = conf_threshold, iou_threshold, max_det
+        self.criterion = DetectionLoss(len(GEN1_CLASSES))
+
+    def build_model(self) -> nn.Module:
+        return spike_yolo(scale=self.scale, num_classes=len(GEN1_CLASSES), T=self.T, D=self.D)
+
+    def dataset(self, split: str) -> Gen1Detection:
+        return Gen1Detection(self.data_dir, split, n_time_bins=self.T, window_us=self.window_us, imgsz=self.imgsz,
+                             cache_dir=self.cache_dir)
+
+    def datasets(self) -> tuple[Gen1Detection, Gen1Detection]:
+        return self.dataset("train"), self.dataset(self.eval_split)
+
+    def loss(self, model: nn.Module, batch, device: torch.device) -> torch.Tensor:
+        frames, targets = batch
+        return self.criterion(model(frames.to(device)), targets.to(device))[0]
+
+    def predict(self, model: nn.Module, frames: torch.Tensor, *, conf_threshold: float | None = None):
+        """NMS detections of a batch ``[T, B, 3, H, W]`` (xyxy network-input pixels)."""
+        boxes, scores = model.predict(frames)
+        conf = self.conf_threshold if conf_threshold is None else conf_threshold
+        return non_max_suppression(boxes, scores, conf_threshold=conf, iou_threshold=self.iou_threshold,
+                                   max_det=self.max_det, multi_label=True)
+
+    def evaluate(self, model: nn.Module, loader, device: torch.device) -> dict[str, float]:
+        """Both mAPs and the energy over ``loader`` (its dataset a :class:`Gen1Detection`, in order)."""
+        dataset: Gen1Detection = loader.dataset
+        model.eval()
+        results = []
+        with torch.no_grad(), SpikeProfiler(model) as profiler:
+            for frames, _ in loader:
+                results += self.predict(model, frames.to(device))
+        if len(results) != len(dataset):
+            raise ValueError("evaluate needs a loader over the whole dataset, in order")
+        metrics = self._sample_map(dataset, results)
+        metrics.update(self._prophesee_map(dataset, results))
+        report = profiler.report()
+        rates = [r["firing_rate"] for r in report["neurons"].values()]
+        metrics.update(firing_rate=float(np.mean(rates)) if rates else 0.0, energy_uj=report["energy_pj"] / 1e6,
+                       ann_energy_uj=report["ann_energy_pj"] / 1e6)
+        return metrics
+
+    @staticmethod
+    def _sample_map(dataset: Gen1Detection, results) -> dict[str, float]:
+        g = [dataset.targets(i) for i in range(len(dataset))]
+        gt = Boxes(np.concatenate([np.full(len(t), i) for i, t in enumerate(g)]),
+                   np.concatenate([t[:, 0] for t in g]).astype(np.int64), _xywh(np.concatenate([t[:, 1:] for t in g])))
+        det = Boxes(np.concatenate([np.full(len(r.scores), i) for i, r in enumerate(results)]),
+                    np.concatenate([r.classes.cpu().numpy() for r in results]).astype(np.int64),
+                    _xywh(np.concatenate([r.boxes.cpu().double().numpy().reshape(-1, 4) for r in results])),
+                    np.concatenate([r.scores.cpu().double().numpy() for r in results]))
+        m = coco_map(gt, det)
+        return {"sample_mAP50": m["mAP50"], "sample_mAP": m["mAP"]}
+
+    @staticmethod
+    def _prophesee_map(dataset: Gen1Detection, results) -> dict[str, float]:
+        per_recording: dict = {}
+        for sample, result in zip(dataset.samples, results, strict=True):
+            detections = to_sensor_detections(dataset, sample.label_time, result)
+            per_recording.setdefault(sample.td_path, []).append(detections)
+        gts = [dataset.ground_truth(path) for path in per_recording]
+        dets = [np.concatenate(d) for d in per_recording.values()]
+        try:
+            m = evaluate_gen1(gts, dets)
+        except ValueError:  # nothing left after the protocol's filter
+            return {"prophesee_mAP50": -1.0, "prophesee_mAP": -1.0}
+        return {"prophesee_mAP50": m["mAP50"], "prophesee_mAP": m["mAP"]}
+
+
+def _xywh(xyxy: np.ndarray) -> np.ndarray:
+    xyxy = np.asarray(xyxy, dtype=np.float64).reshape(-1, 4)
+    return np.concatenate([xyxy[:, :2], xyxy[:, 2:] - xyxy[:, :2]], 1)
+
+
+def to_sensor_detections(dataset: Gen1Detection, label_time: int, result) -> np.ndarray:
+    """One sample's NMS result -> :data:`DETECTION_DTYPE` rows at ``label_time`` (sensor pixels, clipped)."""
+    width, height = dataset.sensor_size[:2]
+    xyxy = dataset.letterbox.boxes_to_sensor(result.boxes.cpu().double().numpy().reshape(-1, 4))
+    xyxy = np.clip(xyxy, 0, [width, height, width, height])
+    out = np.zeros(len(xyxy), DETECTION_DTYPE)
+    out["t"] = label_time
+    out["x"], out["y"] = xyxy[:, 0], xyxy[:, 1]
+    out["w"], out["h"] = xyxy[:, 2] - xyxy[:, 0], xyxy[:, 3] - xyxy[:, 1]
+    out["class_id"] = result.classes.cpu().numpy()
+    out["class_confidence"] = result.scores.cpu().numpy()
+    return out

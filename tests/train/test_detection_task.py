@@ -1,0 +1,95 @@
+"""Gen1Task: the trainer contract, both evaluations on hand-made detections, and a real model end to end."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from evstream import EVENT_DTYPE
+from evstream.datasets.gen1 import Gen1Detection
+from evstream.io import write_events
+from evstream.nets.spike_yolo.nms import NMSResult
+from evstream.train.commands import task_class
+from evstream.train.config import train_config
+from evstream.train.tasks.detection import Gen1Task, to_sensor_detections
+
+BBOX = np.dtype([("ts", "<u8"), ("x", "<f4"), ("y", "<f4"), ("w", "<f4"), ("h", "<f4"), ("class_id", "u1"),
+                 ("confidence", "<f4"), ("track_id", "<u4")])
+ROWS = [(1_000_000, 40, 50, 60, 40, 0, 1), (1_000_000, 200, 100, 20, 50, 1, 2), (2_000_000, 60, 60, 80, 60, 0, 1)]
+
+
+def _tree(root):
+    for split in ("train", "val"):
+        folder = root / split
+        folder.mkdir(parents=True)
+        events = np.zeros(400, EVENT_DTYPE)
+        rng = np.random.default_rng(0)
+        events["x"], events["y"] = rng.integers(0, 304, 400), rng.integers(0, 240, 400)
+        events["t"], events["p"] = np.sort(rng.integers(700_000, 2_000_000, 400)), rng.integers(0, 2, 400)
+        write_events(folder / "rec_td.dat", events, (304, 240, 2), format="dat")
+        np.save(folder / "rec_bbox.npy", np.array([(*r[:6], 1.0, r[6]) for r in ROWS], BBOX))
+    return root
+
+
+def _perfect(dataset: Gen1Detection, shift: float = 0.0) -> list[NMSResult]:
+    out = []
+    for i in range(len(dataset)):
+        t = torch.from_numpy(dataset.targets(i)).double()
+        out.append(NMSResult(t[:, 1:] + shift, torch.linspace(0.9, 0.8, len(t)).double(), t[:, 0].long()))
+    return out
+
+
+def test_registered_for_the_cli_with_the_paper_sgd_settings():
+    assert task_class("gen1") is Gen1Task
+    config = train_config(Gen1Task.train_defaults)
+    assert (config.optimizer, config.lr, config.momentum, config.weight_decay) == ("sgd", 0.02, 0.937, 5e-4)
+    assert (config.schedule, config.lrf, config.warmup_epochs) == ("linear", 0.004, 10)
+    assert Gen1Task.metric == "sample_mAP50" and Gen1Task.metric_mode == "max"
+
+
+def test_both_maps_are_one_for_perfect_detections(tmp_path):
+    task = Gen1Task(_tree(tmp_path))
+    _, val = task.datasets()
+    assert len(val) == 2
+    results = _perfect(val)
+    assert task._sample_map(val, results) == pytest.approx({"sample_mAP50": 1.0, "sample_mAP": 1.0})
+    assert task._prophesee_map(val, results) == pytest.approx({"prophesee_mAP50": 1.0, "prophesee_mAP": 1.0})
+
+
+def test_maps_drop_for_shifted_detections(tmp_path):
+    task = Gen1Task(_tree(tmp_path))
+    _, val = task.datasets()
+    shifted = _perfect(val, shift=12.0)  # 12 input pixels: IoU well below 0.95 for every box
+    sample = task._sample_map(val, shifted)
+    assert 0.0 <= sample["sample_mAP"] < 0.5
+    prophesee = task._prophesee_map(val, shifted)
+    assert prophesee["prophesee_mAP"] < 0.5
+
+
+def test_sensor_detections_invert_the_letterbox(tmp_path):
+    task = Gen1Task(_tree(tmp_path))
+    _, val = task.datasets()
+    det = to_sensor_detections(val, 1_000_000, _perfect(val)[0])
+    assert det["t"].tolist() == [1_000_000, 1_000_000] and det["class_id"].tolist() == [0, 1]
+    np.testing.assert_allclose(np.stack([det["x"], det["y"], det["w"], det["h"]], 1), [r[1:5] for r in ROWS[:2]],
+                               atol=1e-4)
+
+
+def test_loss_and_evaluate_with_a_real_model(tmp_path):
+    torch.manual_seed(0)
+    task = Gen1Task(_tree(tmp_path), scale="rt", T=1, imgsz=64)
+    model = task.build_model()
+    train, val = task.datasets()
+    loader = torch.utils.data.DataLoader(val, batch_size=2, collate_fn=task.collate)
+    frames, targets = next(iter(loader))
+    assert frames.shape == (1, 2, 3, 64, 64) and targets.shape == (3, 6)
+    loss = task.loss(model, (frames, targets), torch.device("cpu"))
+    loss.backward()
+    assert loss.ndim == 0 and loss.item() > 0
+    assert model.head.cls[0][-1].chain[0].bias.grad.abs().sum() > 0
+    metrics = task.evaluate(model, loader, torch.device("cpu"))
+    assert set(metrics) == {"sample_mAP50", "sample_mAP", "prophesee_mAP50", "prophesee_mAP", "firing_rate",
+                            "energy_uj", "ann_energy_uj"}
+    assert 0.0 <= metrics["sample_mAP50"] <= 1.0 and -1.0 <= metrics["prophesee_mAP50"] <= 1.0
+    assert 0.0 <= metrics["firing_rate"] <= 4.0 and 0.0 < metrics["energy_uj"] < metrics["ann_energy_uj"]
