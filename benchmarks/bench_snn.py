@@ -2,16 +2,25 @@
 
 Net (same for every library): 4 x [conv 3x3 (pad 1) -> BN -> LIF (tau 2, V_th 1, hard reset
 to 0, detach_reset) -> max-pool 2], channels 32-64-128-256, input [T, B, 2, 128, 128],
-followed by a mean over T and space. Inference (``torch.no_grad``), ms per sample =
-best time per call / B over interleaved rounds, all libraries in the same process and run.
+followed by a mean over T and space. Inference (``torch.inference_mode``), ms per sample =
+best time per call / B over interleaved rounds, all libraries in the same process and run
+(the median is printed too: on a shared machine the spread is the noise).
+
+- evstream (like-for-like): ``SeqConv2d``/``SeqBatchNorm2d``/``Spiking(LIF)``/``SeqMaxPool2d``, the
+  same graph, memory format and arithmetic as spikingjelly's net.
+- evstream-opt (NOT like-for-like): the same net after the library's inference preparation,
+  :func:`evstream.snn.fuse.fuse_conv_bn` (BN folded into the conv) and channels_last
+  weights and input (the conversion is inside the timed call). Both are plain torch
+  features; ``spikingjelly-opt`` applies the same two to spikingjelly's net for a fair view.
 
 - spikingjelly: ``layer.Conv2d``/``BatchNorm2d``/``MaxPool2d`` and ``neuron.LIFNode`` in multi-step
   mode (its CPU torch path), ``functional.reset_net`` before every call.
 - snntorch: the same conv/BN/pool on the T * B batch and ``snn.Leaky`` (beta 0.5, reset
   "zero") stepped over T per layer. Its neuron is not decay_input, so its spikes differ; the
   work per step is the same.
-- ``--compile`` adds ``torch.compile`` (default mode, static shapes) of each whole net; the
-  first call compiles (seconds to a minute per shape), it is excluded from the timing.
+- ``--compile`` adds ``torch.compile`` (default mode, ``dynamic=False``: every shape gets its own
+  static kernels) of each whole net; the first call compiles (seconds to minutes per shape on a
+  loaded machine), it is excluded from the timing.
 
 glibc malloc trap: with the default allocator, activations above the mmap threshold are
 mapped and unmapped on every call (one T=16, B=16 call measured 4.8 s instead of 1.7 s).
@@ -23,6 +32,7 @@ Usage:
     python benchmarks/bench_snn.py --quick            # T = 4, B = 1, eager + compile
     python benchmarks/bench_snn.py --compile          # T = 4, 8, 16 x B = 1, 16, eager + compile
     python benchmarks/bench_snn.py                    # full grid, eager only
+    python benchmarks/bench_snn.py --modes compile --ts 4,8 --bs 1 --threads 1   # any sub-grid
 """
 
 from __future__ import annotations
@@ -99,28 +109,47 @@ def build_snntorch():
     return net, net
 
 
-BUILDERS = {"evstream": build_evstream, "spikingjelly": build_spikingjelly, "snntorch": build_snntorch}
+def optimised(build):
+    """Fold BN into the conv and switch to channels_last (evstream's inference preparation)."""
+    def make():
+        import torch
+
+        from evstream.snn.fuse import fuse_conv_bn
+
+        run, net = build()
+        fuse_conv_bn(net, inplace=True).to(memory_format=torch.channels_last)
+
+        def run_cl(x):
+            t, b = x.shape[:2]
+            return run(x.flatten(0, 1).contiguous(memory_format=torch.channels_last).unflatten(0, (t, b)))
+        return run_cl, net
+    return make
+
+
+BUILDERS = {"evstream": build_evstream, "evstream-opt": optimised(build_evstream),
+            "spikingjelly": build_spikingjelly, "spikingjelly-opt": optimised(build_spikingjelly),
+            "snntorch": build_snntorch}
 
 
 def time_calls(fns: dict, x, reps: int) -> dict:
-    """Best time per call of each function (s); libraries interleaved round by round in a rotating
+    """Sorted times per call of each function (s); libraries interleaved round by round in a rotating
     order, so load changes on a shared machine hit them alike; the minimum is the least disturbed run."""
     import torch
 
-    best = {}
-    with torch.no_grad():
+    times = {}
+    with torch.inference_mode():
         for name, fn in fns.items():
             fn(x)
             fn(x)
-            best[name] = float("inf")
+            times[name] = []
         names = list(fns)
         for r in range(reps):
             for name in names[r % len(names):] + names[:r % len(names)]:  # rotate the order every round
                 fn = fns[name]
                 t0 = time.perf_counter()
                 fn(x)
-                best[name] = min(best[name], time.perf_counter() - t0)
-    return best
+                times[name].append(time.perf_counter() - t0)
+    return {name: sorted(ts) for name, ts in times.items()}
 
 
 def main(argv=None) -> None:
@@ -129,9 +158,16 @@ def main(argv=None) -> None:
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default); on a "
                         "loaded machine 1 avoids OpenMP oversubscription")
     parser.add_argument("--compile", action="store_true", help="also time torch.compile")
+    parser.add_argument("--freezing", action="store_true", help="compile with Inductor's freezing option "
+                        "(weights as constants, BN folded, prepacked mkldnn convs) for every library")
+    parser.add_argument("--modes", default=None, help="comma-separated subset of eager,compile (overrides "
+                        "--quick/--compile)")
+    parser.add_argument("--ts", default=None, help="comma-separated time steps (default 4,8,16; 4 with --quick)")
+    parser.add_argument("--bs", default=None, help="comma-separated batch sizes (default 1,16; 1 with --quick)")
     parser.add_argument("--no-malloc-tune", action="store_true", help="keep the default glibc malloc settings")
-    parser.add_argument("--reps", type=int, default=5, help="timed rounds per case (best is kept)")
-    parser.add_argument("--libs", default="evstream,spikingjelly,snntorch")
+    parser.add_argument("--reps", type=int, default=7, help="timed rounds per case (best is kept)")
+    parser.add_argument("--libs", default="evstream,evstream-opt,spikingjelly,snntorch",
+                        help=f"comma-separated, from {', '.join(BUILDERS)}")
     args = parser.parse_args(argv)
     if not args.no_malloc_tune and "GLIBC_TUNABLES" not in os.environ:
         os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, "GLIBC_TUNABLES": TUNABLES})
@@ -144,23 +180,36 @@ def main(argv=None) -> None:
     ts = (4,) if args.quick else (4, 8, 16)
     bs = (1,) if args.quick else (1, 16)
     modes = ("eager", "compile") if args.quick or args.compile else ("eager",)
+    ts = tuple(int(v) for v in args.ts.split(",")) if args.ts else ts
+    bs = tuple(int(v) for v in args.bs.split(",")) if args.bs else bs
+    modes = tuple(args.modes.split(",")) if args.modes else modes
     libs = args.libs.split(",")
+    if not set(modes) <= {"eager", "compile"} or not set(libs) <= set(BUILDERS):
+        parser.error(f"unknown mode or library in {modes} / {libs}")
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, GLIBC_TUNABLES="
-          f"{os.environ.get('GLIBC_TUNABLES', '(default)')}")
-    print(f"{'mode':<8} {'T':>3} {'B':>3} " + " ".join(f"{lib + ' ms':>16}" for lib in libs)
-          + "   ratio sj/ours  snntorch/ours")
+          f"{os.environ.get('GLIBC_TUNABLES', '(default)')}, compile options "
+          f"{ {'freezing': True} if args.freezing else 'default'}")
+    header = " ".join(f"{lib:>16}" for lib in libs)
+    pairs = [(ref, ours) for ref in ("spikingjelly", "snntorch") for ours in ("evstream", "evstream-opt")
+             if ref in libs and ours in libs]
+    if "spikingjelly-opt" in libs and "evstream-opt" in libs:
+        pairs.append(("spikingjelly-opt", "evstream-opt"))
+    print("ms per sample: best (median) of the timed rounds; ratio = reference / ours, > 1 means ours is faster")
+    print(f"{'mode':<8} {'T':>3} {'B':>3} {header}   " + " ".join(f"{r + '/' + o:>28}" for r, o in pairs))
     for mode in modes:
         for t in ts:
             for b in bs:
                 x = (torch.rand(t, b, 2, 128, 128) < 0.1).float() * 2.0
                 fns = {lib: BUILDERS[lib]()[0] for lib in libs}
                 if mode == "compile":
-                    fns = {lib: torch.compile(fn) for lib, fn in fns.items()}
-                ms = {lib: sec * 1e3 / b for lib, sec in time_calls(fns, x, args.reps).items()}
-                ours = ms.get("evstream")
-                ratios = "" if ours is None else "   " + "  ".join(
-                    f"{ms[lib] / ours:>12.2f}" for lib in ("spikingjelly", "snntorch") if lib in ms)
-                print(f"{mode:<8} {t:>3} {b:>3} " + " ".join(f"{ms[lib]:>16.2f}" for lib in libs) + ratios, flush=True)
+                    options = {"freezing": True} if args.freezing else None
+                    fns = {lib: torch.compile(fn, dynamic=False, options=options) for lib, fn in fns.items()}
+                times = time_calls(fns, x, args.reps)
+                best = {lib: ts_[0] * 1e3 / b for lib, ts_ in times.items()}
+                med = {lib: ts_[len(ts_) // 2] * 1e3 / b for lib, ts_ in times.items()}
+                cells = " ".join(f"{f'{best[lib]:.1f} ({med[lib]:.0f})':>16}" for lib in libs)
+                ratios = " ".join(f"{best[r] / best[o]:>28.2f}" for r, o in pairs)
+                print(f"{mode:<8} {t:>3} {b:>3} {cells}   {ratios}", flush=True)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from evstream.snn.attention import (ChannelAttention, SpatialAttention, TCSA, Te
                                     discard_frames)
 from evstream.snn.biclab import (BICLabCell, BICLabLIF, BICLabParams, BICLabState, biclab_multi_step,
                                  biclab_step)
+from evstream.snn.fuse import fuse_conv_bn
 from evstream.snn.ilif import (ILIF, ILIFCell, ILIFParams, ILIFState, collapse_virtual_steps, expand_virtual_steps,
                                ilif_multi_step, ilif_step)
 from evstream.snn.layers import (MembraneShortcut, SeqAvgPool2d, SeqBatchNorm1d, SeqBatchNorm2d, SeqConv2d,
@@ -31,7 +32,7 @@ __all__ = [
     "PLIF", "PLIFCell", "SDSA", "SeqAvgPool2d", "SeqBatchNorm1d", "SeqBatchNorm2d", "SeqConv2d", "SeqFlatten",
     "SeqLinear", "SeqMaxPool2d", "SeqUpsample", "SpatialAttention", "SpikeProfiler", "Spiking", "TCSA",
     "TemporalAttention", "TimeAttention", "biclab_multi_step", "biclab_step", "collapse_virtual_steps",
-    "discard_frames", "expand_virtual_steps", "format_report", "heaviside", "ilif_multi_step", "ilif_step",
+    "discard_frames", "expand_virtual_steps", "format_report", "fuse_conv_bn", "heaviside", "ilif_multi_step", "ilif_step",
     "lif_multi_step", "lif_step", "multibit_lif", "multibit_params", "plif_multi_step", "plif_step", "quantize",
     "seq_apply", "set_bits", "surrogate_names",
 ]

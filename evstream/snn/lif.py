@@ -117,22 +117,48 @@ def lif_step(x: torch.Tensor, state: LIFState | None, p: LIFParams) -> tuple[tor
     return s, LIFState(v)
 
 
+def _pure_inference(x_seq: torch.Tensor, v: torch.Tensor, k: Decay, p: LIFParams
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Out-of-place no-grad loop for ``torch.compile``: no surrogate, no autograd bookkeeping.
+
+    Same formula as the in-place eager loop (Inductor may round differently in the last
+    bit). In the generated code the T steps, the spike stack, an eval BN before and a
+    pooling after land in one kernel per layer, beside the conv (an external kernel on CPU).
+    """
+    vr = 0.0 if p.v_reset is None else p.v_reset
+    keep = 1.0 - k
+    spikes = []
+    for x in x_seq.unbind(0):
+        c = x * k if p.decay_input else x
+        if vr != 0.0:
+            c = c + vr * k
+        h = c + v * keep
+        fire = h >= p.v_threshold
+        s = fire.to(h.dtype)
+        v = h - s * p.v_threshold if p.v_reset is None else torch.where(fire, vr, h)
+        spikes.append(s)
+    return torch.stack(spikes), v
+
+
 def multi_step_with_decay(x_seq: torch.Tensor, v: torch.Tensor, k: Decay, p: LIFParams
                           ) -> tuple[torch.Tensor, torch.Tensor]:
     """Run T steps from potential ``v``; returns (spikes ``[T, ...]``, final V).
 
-    In eager inference (autograd off) the loop precomputes the input term once and updates
-    in place: H = (1 - k) V + c[t], c[t] = k X[t] + k V_reset (decay_input) or X[t] + k V_reset.
-    Under autograd or ``torch.compile`` it runs the pure step, which Inductor fuses better.
+    Inference (autograd off) computes H = (1 - k) V + c[t] with the input term
+    c[t] = k X[t] + k V_reset (decay_input) or X[t] + k V_reset: in eager mode in place
+    (the input term precomputed once), under ``torch.compile`` as a pure loop Inductor fuses.
+    Under autograd it runs the differentiable step (spikingjelly's formula and gradients).
     """
     needs_grad = torch.is_grad_enabled() and (x_seq.requires_grad or v.requires_grad
                                               or isinstance(k, torch.Tensor) and k.requires_grad)
-    if needs_grad or torch.compiler.is_compiling():
+    if needs_grad:
         spikes = []
         for x in x_seq:
             s, v = step_with_decay(x, v, k, p)
             spikes.append(s)
         return torch.stack(spikes), v
+    if torch.compiler.is_compiling():
+        return _pure_inference(x_seq, v, k, p)
     vr = 0.0 if p.v_reset is None else p.v_reset
     c = x_seq * k if p.decay_input else x_seq
     if vr != 0.0:
@@ -141,12 +167,13 @@ def multi_step_with_decay(x_seq: torch.Tensor, v: torch.Tensor, k: Decay, p: LIF
     out = torch.empty_like(x_seq)
     for t in range(x_seq.shape[0]):
         h = torch.add(c[t], v, alpha=keep) if isinstance(keep, float) else torch.addcmul(c[t], v, keep)
-        mask = h >= p.v_threshold
-        out[t].copy_(mask)
+        s = torch.ge(h, p.v_threshold, out=out[t])  # the spike written straight into the output
         if p.v_reset is None:
-            v = h.sub_(out[t], alpha=p.v_threshold)
+            v = h.sub_(s, alpha=p.v_threshold)
+        elif vr == 0.0:
+            v = h.addcmul_(h, s, value=-1.0)  # H - H S: exactly 0 where S = 1, H where S = 0
         else:
-            v = h.masked_fill_(mask, vr)
+            v = h.masked_fill_(s.bool(), vr)
     return out, v
 
 

@@ -60,3 +60,17 @@ def test_gradcheck_conv():
     conv = SeqConv2d(2, 3, 3, padding=1).double()
     x = torch.rand(2, 1, 2, 4, 4, dtype=torch.float64, requires_grad=True)
     torch.autograd.gradcheck(conv, (x,), fast_mode=True)
+
+
+def test_channels_last_passes_through_without_copies():
+    # [T, B, C, H, W] whose samples are channels_last: flattening T and B stays a view and the
+    # conv / BN / pool / LIF outputs keep the layout (what evstream-opt in bench_snn relies on).
+    x = X5.flatten(0, 1).contiguous(memory_format=torch.channels_last).unflatten(0, X5.shape[:2])
+    assert x.flatten(0, 1).data_ptr() == x.data_ptr() and x.flatten(0, 1).is_contiguous(
+        memory_format=torch.channels_last)
+    net = nn.Sequential(SeqConv2d(4, 6, 3, padding=1), SeqBatchNorm2d(6), Spiking(LIF()), SeqMaxPool2d(2)).eval()
+    with torch.no_grad():
+        ref = net(X5)
+        y = net.to(memory_format=torch.channels_last)(x)
+    assert y.flatten(0, 1).is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(y, ref)

@@ -110,7 +110,7 @@ def test_repr_shows_hyperparameters():
     assert "tau=3.0" in repr(LIF(tau=3.0)) and "v_reset=None" in repr(LIF(v_reset=None))
 
 
-@pytest.mark.parametrize("cfg", CONFIGS[:3])
+@pytest.mark.parametrize("cfg", CONFIGS)
 def test_compile_branch_equals_eager_inference(cfg, monkeypatch):
     x = torch.randn(5, 2, 6, generator=torch.Generator().manual_seed(11)) + 0.5
     with torch.no_grad():
@@ -119,3 +119,20 @@ def test_compile_branch_equals_eager_inference(cfg, monkeypatch):
         pure, pure_state = LIF(**cfg)(x)
     torch.testing.assert_close(pure, eager, rtol=0, atol=0)
     torch.testing.assert_close(pure_state.v, eager_state.v, rtol=0, atol=1e-6)
+
+
+
+@pytest.mark.parametrize("compiling", [False, True])
+@pytest.mark.parametrize("v_reset, final_v", [(0.0, [0.2, 0.0]), (0.3, [0.5, 0.3]), (None, [0.45, 1.55])])
+def test_inference_loops_hand_case(v_reset, final_v, compiling, monkeypatch):
+    # tau 2, V_th 1. Neuron 0: H = V_r + 1.5 (spike), then V_r + 0.2 (soft: 0.5 + (0.4 - 0.5) / 2).
+    # Neuron 1: H = V_r + 0.1, then V_r + 0.1 + 4.9 / 2 (spike; soft: 2.55 - 1). Hard reset is exact.
+    x = torch.tensor([[3.0, 0.2], [0.4, 5.0]])
+    if compiling:
+        monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)
+    with torch.no_grad():
+        spikes, state = LIF(v_reset=v_reset)(x)
+    assert spikes.tolist() == [[1.0, 0.0], [0.0, 1.0]]
+    torch.testing.assert_close(state.v, torch.tensor(final_v), rtol=0, atol=1e-6)
+    if v_reset is not None:
+        assert state.v[1] == torch.tensor(v_reset)  # exactly V_reset in float32
