@@ -1,22 +1,46 @@
 """The bundled models for the live loop, by task, each rebuilt from its checkpoint's recipe.
 
-A task's loader ``load_bundled(models_dir, device)`` returns ``(model, window_us)``: ``model``
-maps a window of events to a :mod:`evstream.live.outputs` value. Loaders are imported lazily;
-a task whose model or checkpoint is missing runs with events only, and says why.
+A loader returns ``(model, window_us)``: ``model`` maps a window of events to a
+:mod:`evstream.live.outputs` value, ``window_us`` is the span of events it was trained on.
+A task whose checkpoint is missing runs with events only, and says why.
 """
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
+
+from evstream.live.outputs import Classification, DepthMap, Detections
 
 MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 
-LIVE_MODELS = {
-    "gesture": "evstream.nets.live_classifier:load_bundled",
-    "detection": "evstream.nets.spike_yolo.live:load_bundled",
-    "depth": "evstream.nets.depth.live:load_bundled",
-}
+
+def _gesture(models_dir: Path, device: str):
+    from evstream.nets.live_classifier import LiveClassifier
+
+    path = models_dir / "gesture_tasnn.pt"
+    if not path.exists():
+        raise FileNotFoundError(path)
+    model = LiveClassifier.from_checkpoint(path, device=device, output_type=Classification)
+    return model, model.recipe.window_us
+
+
+def _detection(models_dir: Path, device: str):
+    from evstream.nets.spike_yolo.live import SpikeYOLODetector
+
+    path = models_dir / "detector_spikeyolo.pt"
+    if not path.exists():
+        raise FileNotFoundError(path)
+    model = SpikeYOLODetector.from_checkpoint(path, device=device, output_type=Detections)
+    return model, model.recipe.window_us
+
+
+def _depth(models_dir: Path, device: str):
+    from evstream.nets.depth.live import load_bundled
+
+    return load_bundled(models_dir, device, output_type=DepthMap)
+
+
+LIVE_MODELS = {"gesture": _gesture, "detection": _detection, "depth": _depth}
 
 
 def load_live_model(task: str, *, models_dir: Path = MODELS_DIR, device: str = "cpu"):
@@ -25,13 +49,8 @@ def load_live_model(task: str, *, models_dir: Path = MODELS_DIR, device: str = "
         return None, None, "no model (events only)"
     if task not in LIVE_MODELS:
         raise ValueError(f"unknown live task {task!r}; one of: none, {', '.join(LIVE_MODELS)}")
-    module, attr = LIVE_MODELS[task].split(":")
     try:
-        loader = getattr(importlib.import_module(module), attr)
-    except (ImportError, AttributeError) as err:
-        return None, None, f"{task} model not available in this build ({err}); showing events only"
-    try:
-        model, window_us = loader(models_dir, device)
+        model, window_us = LIVE_MODELS[task](Path(models_dir), device)
     except FileNotFoundError as err:
-        return None, None, f"{task} checkpoint missing ({err}); showing events only"
+        return None, None, f"no bundled {task} checkpoint ({err}); showing events only"
     return model, window_us, f"{task} model from {models_dir}"
