@@ -1,0 +1,166 @@
+"""Live classification: one window of events -> class probabilities, optionally carrying neuron state.
+
+A :class:`WindowRecipe` turns the window into the frames the net was trained on: T count frames of
+``dt_us`` ending at the window's last event (TA-SNN frames, models.md §2.3). A bundled checkpoint
+(:func:`save_classifier`) stores the recipe, the builder name and options, the class names and the
+measured metrics, so :meth:`LiveClassifier.from_checkpoint` rebuilds the exact preprocessing.
+
+Outputs are built by ``output_type(probabilities, names, firing_rate)``: pass
+``evstream.live.outputs.Classification`` from the live layer (nets/ sits below live/ and does not
+import it); the default is the field-compatible :class:`ClassScores`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+from torch import nn
+
+from evstream.nets.registry import build
+from evstream.ops.tasnn import to_tasnn_frames
+from evstream.snn.profiler import NEURON_TYPES
+
+__all__ = ["ClassScores", "LiveClassifier", "WindowRecipe", "load_classifier", "save_classifier"]
+
+
+class ClassScores(NamedTuple):
+    """Class probabilities ``[C]``, class names and the window's mean firing rate."""
+
+    probabilities: np.ndarray
+    names: tuple[str, ...]
+    firing_rate: float | None = None
+
+
+@dataclass(frozen=True)
+class WindowRecipe:
+    """How a window of events becomes the net's input.
+
+    Args:
+        sensor_size: ``(W, H, 2)``.
+        n_frames: T; dt_us: frame length; ds: spatial downsampling.
+        pad_to: centre zero-padding of the frames to a square side, or None.
+
+    Shape: events -> ``[T, 2, H', W']`` float32, frames ending at the last event.
+    """
+
+    sensor_size: tuple[int, int, int]
+    n_frames: int
+    dt_us: int
+    ds: int = 1
+    pad_to: int | None = None
+
+    @property
+    def window_us(self) -> int:
+        """The span of events the frames cover, T * dt."""
+        return self.n_frames * self.dt_us
+
+    def __call__(self, events: np.ndarray) -> np.ndarray:
+        start = int(events["t"][-1]) + 1 - self.window_us if len(events) else None
+        frames = to_tasnn_frames(events, self.sensor_size, self.n_frames, self.dt_us, self.ds, start_time=start)
+        if self.pad_to is not None:
+            h, w = frames.shape[-2:]
+            top, left = (self.pad_to - h) // 2, (self.pad_to - w) // 2
+            frames = np.pad(frames, ((0, 0), (0, 0), (top, self.pad_to - h - top), (left, self.pad_to - w - left)))
+        return frames
+
+
+def _probabilities(output) -> torch.Tensor:
+    """``[C]`` probabilities: softmax of logits (SSNN), or firing rates normalised to sum 1 (uniform if silent)."""
+    if hasattr(output, "logits"):
+        return torch.softmax(output.logits[0].float(), 0)
+    rates = output[0].float().clamp_min(0)
+    total = rates.sum()
+    return rates / total if total > 0 else torch.full_like(rates, 1.0 / len(rates))
+
+
+class LiveClassifier:
+    """Callable ``events -> output_type(probabilities, names, firing_rate)`` for the live pipeline.
+
+    Args:
+        model: a classification net taking ``[T, 1, C, H, W]`` (rates, or an output with ``.logits``).
+        recipe: the :class:`WindowRecipe` it was trained with.
+        names: class names.
+        carry_state: continue the neurons from the previous window (needs ``model.run(x, state)``);
+            False starts every window at rest.
+        device: where to run.
+        output_type: result constructor (``evstream.live.outputs.Classification`` in the live app).
+
+    Example:
+        >>> clf = LiveClassifier.from_checkpoint("models/gesture_tasnn.pt")  # doctest: +SKIP
+        >>> clf(window_events).probabilities  # doctest: +SKIP
+    """
+
+    def __init__(self, model: nn.Module, recipe: WindowRecipe, names: Sequence[str], *, carry_state: bool = False,
+                 device: torch.device | str = "cpu", output_type: Callable[..., Any] = ClassScores):
+        if carry_state and not hasattr(model, "run"):
+            raise ValueError(f"carry_state needs a net with run(x, state); {type(model).__name__} has none")
+        self.device = torch.device(device)
+        self.model = model.to(self.device).eval()
+        self.recipe, self.names, self.carry_state, self.output_type = recipe, tuple(names), carry_state, output_type
+        self.state = None
+        self._spikes = [0.0, 0]
+        self._handles = [m.register_forward_hook(self._count) for m in self.model.modules()
+                         if isinstance(m, NEURON_TYPES)]
+
+    def _count(self, module, inputs, output) -> None:
+        spikes = output[0] if isinstance(output, tuple) else output
+        self._spikes[0] += float(spikes.detach().float().sum())
+        self._spikes[1] += spikes.numel()
+
+    def reset(self) -> None:
+        """Forget the carried neuron state (next window starts at rest)."""
+        self.state = None
+
+    def frames(self, events: np.ndarray) -> torch.Tensor:
+        """The net's input for a window: ``[T, 1, 2, H', W']`` on the device."""
+        return torch.from_numpy(self.recipe(events)).unsqueeze(1).to(self.device)
+
+    def __call__(self, events: np.ndarray):
+        x = self.frames(events)
+        self._spikes = [0.0, 0]
+        with torch.no_grad():
+            if self.carry_state:
+                result = self.model.run(x, self.state)
+                self.state, output = result.state, result.rates
+            else:
+                output = self.model(x)
+        rate = self._spikes[0] / self._spikes[1] if self._spikes[1] else None
+        return self.output_type(_probabilities(output).cpu().numpy(), self.names, rate)
+
+    @classmethod
+    def from_checkpoint(cls, path: os.PathLike | str, *, carry_state: bool = False,
+                        device: torch.device | str = "cpu", output_type: Callable[..., Any] = ClassScores
+                        ) -> LiveClassifier:
+        """Rebuild net, recipe and names from a :func:`save_classifier` file."""
+        model, info = load_classifier(path)
+        return cls(model, WindowRecipe(**info["recipe"]), info["names"], carry_state=carry_state, device=device,
+                   output_type=output_type)
+
+
+def save_classifier(path: os.PathLike | str, model: nn.Module, *, net: str, net_options: dict, recipe: WindowRecipe,
+                    names: Sequence[str], metrics: dict | None = None) -> None:
+    """Write a self-describing classifier checkpoint (weights in float32 plus its recipe, rule 10).
+
+    Args:
+        path: output ``.pt``.
+        model: the trained net.
+        net: its builder name in :mod:`evstream.nets.registry`; net_options: the builder's keyword arguments.
+        recipe: the input representation; names: class names; metrics: measured numbers to keep with it.
+    """
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    torch.save({"net": net, "net_options": dict(net_options), "recipe": asdict(recipe), "names": list(names),
+                "metrics": dict(metrics or {}), "model": state}, path)
+
+
+def load_classifier(path: os.PathLike | str) -> tuple[nn.Module, dict]:
+    """``(net in eval mode, info)`` from a :func:`save_classifier` file; info holds net, recipe, names, metrics."""
+    info = torch.load(path, map_location="cpu", weights_only=True)
+    model = build(info["net"], **info["net_options"])
+    model.load_state_dict(info["model"])
+    info["recipe"]["sensor_size"] = tuple(info["recipe"]["sensor_size"])
+    return model.eval(), info

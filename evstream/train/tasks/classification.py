@@ -1,0 +1,290 @@
+"""Event classification tasks: DVS128 Gesture, CIFAR10-DVS, N-Caltech101 with TA-SNN, MA-SNN or SSNN.
+
+Representation (models.md §2.3): each sample is binned once into per-polarity count frames of
+``dt_ms`` over its whole duration (coordinates divided by ``ds``) and cached; every access then
+cuts T frames: a random start when training (TA-SNN's ``is_train_Enhanced``), ``n_clips`` windows
+spread over the sample when testing (TA-SNN's voting clips). Losses: MSE between output firing
+rates and the one-hot label for TA-SNN / MA-SNN; cross-entropy, TET or SSNN's early-exit loss for
+SSNN. Evaluation: top-1 per sample (scores summed over clips), per clip, and TA-SNN's vote.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from evstream.datasets import CIFAR10DVS, DVSGesture, NCaltech101
+from evstream.nets import build
+from evstream.nets.live_classifier import WindowRecipe, save_classifier
+from evstream.ops.tasnn import tasnn_clip_starts, to_tasnn_frames
+from evstream.train.losses import early_exit_loss, rate_mse_loss, tet_loss
+from evstream.train.metrics import clip_metrics, discard_sweep, spike_stats
+
+__all__ = ["ClipWindows", "Cifar10DvsTask", "FrameStack", "GestureTask", "NCaltech101Task", "RandomWindow"]
+
+NETS = ("tasnn", "masnn", "ssnn")
+LOSSES = {"tasnn": ("rate_mse",), "masnn": ("rate_mse",), "ssnn": ("early_exit", "ce", "tet")}
+
+
+@dataclass(frozen=True)
+class FrameStack:
+    """Deterministic (cacheable) representation: count frames of ``dt_us`` from the first to the last event.
+
+    Args:
+        sensor_size: ``(W, H, 2)``.
+        dt_us: frame length.
+        ds: spatial downsampling (coordinates // ds).
+        max_frames: cap on the number of frames.
+        pad_to: zero-pad the frames to ``pad_to x pad_to`` (centred), or None.
+
+    Shape: events -> ``[N, 2, H', W']`` uint16 counts, N = ceil(duration / dt) (>= 1).
+    """
+
+    sensor_size: tuple[int, int, int]
+    dt_us: int
+    ds: int
+    max_frames: int = 2000
+    pad_to: int | None = None
+
+    def __call__(self, events: np.ndarray) -> np.ndarray:
+        n = 1 if len(events) == 0 else int(events["t"][-1] - events["t"][0]) // self.dt_us + 1
+        frames = to_tasnn_frames(events, self.sensor_size, min(n, self.max_frames), self.dt_us, self.ds)
+        if self.pad_to is not None:
+            h, w = frames.shape[-2:]
+            if h > self.pad_to or w > self.pad_to:
+                raise ValueError(f"frames {h}x{w} do not fit pad_to={self.pad_to}")
+            top, left = (self.pad_to - h) // 2, (self.pad_to - w) // 2
+            frames = np.pad(frames, ((0, 0), (0, 0), (top, self.pad_to - h - top), (left, self.pad_to - w - left)))
+        return np.minimum(frames, np.iinfo(np.uint16).max).astype(np.uint16)
+
+
+def _window(frames: np.ndarray, start: int, n_frames: int) -> np.ndarray:
+    """Frames ``[start, start + n_frames)`` of a stack, zeros where the stack has none."""
+    out = np.zeros((n_frames, *frames.shape[1:]), np.float32)
+    lo, hi = max(start, 0), min(start + n_frames, len(frames))
+    if hi > lo:
+        out[lo - start:hi - start] = frames[lo:hi]
+    return out
+
+
+@dataclass(frozen=True)
+class RandomWindow:
+    """Training crop: T consecutive frames from a uniform random start (TA-SNN's random start).
+
+    Args:
+        n_frames: T.
+        generator: a ``torch.Generator``; None draws from torch's default generator, which the
+            trainer seeds from (seed, epoch) so a resumed run repeats the crops.
+
+    Shape: ``[N, 2, H, W]`` -> float32 tensor ``[T, 2, H, W]`` (zero-padded when N < T).
+    """
+
+    n_frames: int
+    generator: torch.Generator | None = None
+
+    def __call__(self, frames: np.ndarray) -> torch.Tensor:
+        high = len(frames) - self.n_frames
+        start = int(torch.randint(high + 1, (), generator=self.generator)) if high > 0 else 0
+        return torch.from_numpy(_window(frames, start, self.n_frames))
+
+
+@dataclass(frozen=True)
+class ClipWindows:
+    """Test clips: ``n_clips`` windows of T frames spread over the sample (``tasnn_clip_starts``).
+
+    Shape: ``[N, 2, H, W]`` -> float32 tensor ``[K, T, 2, H, W]``.
+    """
+
+    n_frames: int
+    n_clips: int
+
+    def __call__(self, frames: np.ndarray) -> torch.Tensor:
+        starts = tasnn_clip_starts(0, len(frames), self.n_clips, self.n_frames)
+        return torch.from_numpy(np.stack([_window(frames, int(s), self.n_frames) for s in starts]))
+
+
+def _time_first(x: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """``[B, T, ...]`` -> ``[T, B, ...]`` on ``device``."""
+    return x.to(device, non_blocking=True).transpose(0, 1)
+
+
+def _scores(output) -> torch.Tensor:
+    """Class scores ``[B, C]`` of a net's output (rates, logits, or SSNN's output tuple)."""
+    return output.logits if hasattr(output, "logits") else output
+
+
+class _ClassificationTask:
+    """Shared implementation; subclasses set the dataset and the paper defaults.
+
+    Args:
+        data_dir: dataset root in its own layout.
+        net: "tasnn", "masnn" or "ssnn".
+        time_steps: T frames per clip.
+        dt_ms: frame length in ms.
+        ds: spatial downsampling.
+        n_clips: test clips per sample.
+        loss: "rate_mse" (TA-SNN, MA-SNN), or "early_exit", "ce", "tet" (SSNN); None = the net's first.
+        cache_dir: representation cache folder (None: ``<data_dir>/.evstream_cache``).
+        net_options: extra keyword arguments of the net builder (e.g. ``{"attention": "TCSA"}``).
+    """
+
+    dataset_cls: ClassVar[type]
+    family: ClassVar[str]  # suffix of the builder names: f"{net}_{family}"
+    defaults: ClassVar[dict]
+    pad_to: ClassVar[int | None] = None
+    metric = "top1"
+    metric_mode = "max"
+
+    def __init__(self, data_dir: os.PathLike | str, *, net: str = "tasnn", time_steps: int | None = None,
+                 dt_ms: float | None = None, ds: int | None = None, n_clips: int | None = None,
+                 loss: str | None = None, cache_dir: os.PathLike | str | None = None,
+                 net_options: dict | None = None):
+        if net not in NETS:
+            raise ValueError(f"unknown net {net!r}; choose one of {NETS}")
+        self.data_dir, self.net = data_dir, net
+        self.time_steps = int(time_steps or self.defaults["time_steps"])
+        self.dt_us = int(round(1000 * (dt_ms or self.defaults["dt_ms"])))
+        self.ds = int(ds or self.defaults["ds"])
+        self.n_clips = int(n_clips or self.defaults["n_clips"])
+        self.loss_name = loss or LOSSES[net][0]
+        if self.loss_name not in LOSSES[net]:
+            raise ValueError(f"loss {self.loss_name!r} does not fit net {net!r}; choose one of {LOSSES[net]}")
+        self.cache_dir = cache_dir if cache_dir is not None else os.path.join(data_dir, ".evstream_cache")
+        self.net_options = dict(net_options or {})
+        self.representation = FrameStack(tuple(self.dataset_cls.sensor_size), self.dt_us, self.ds,
+                                         pad_to=self.pad_to)
+
+    @property
+    def input_size(self) -> int:
+        """Side of the (square) frames the net sees."""
+        if self.pad_to is not None:
+            return self.pad_to
+        w, h, _ = self.dataset_cls.sensor_size
+        if w != h:
+            raise ValueError(f"{self.dataset_cls.__name__} frames are not square ({w}x{h}); set pad_to")
+        return math.ceil(w / self.ds)
+
+    def class_names(self) -> tuple[str, ...]:
+        """The dataset's class names, in label order."""
+        return tuple(self.dataset_cls.classes)
+
+    def build_model(self) -> nn.Module:
+        """The net ``f"{net}_{family}"`` from :mod:`evstream.nets` for this task's T, input and classes."""
+        return build(f"{self.net}_{self.family}", num_classes=len(self.class_names()), time_steps=self.time_steps,
+                     input_size=self.input_size, **self.net_options)
+
+    def datasets(self):
+        """``(train, test)``: cached frame stacks, cut to random T-windows (train) or K clips (test)."""
+        common = {"transform": self.representation, "cache_dir": self.cache_dir}
+        train = self.dataset_cls(self.data_dir, "train", sample_transform=RandomWindow(self.time_steps), **common)
+        test = self.dataset_cls(self.data_dir, "test", sample_transform=ClipWindows(self.time_steps, self.n_clips),
+                                **common)
+        return train, test
+
+    def loss(self, model: nn.Module, batch, device: torch.device) -> torch.Tensor:
+        """The configured loss on a batch ``(frames [B, T, 2, H, W], labels [B])``."""
+        x, labels = batch
+        labels = labels.to(device)
+        output = model(_time_first(x, device))
+        if self.loss_name == "rate_mse":
+            return rate_mse_loss(output, labels)
+        if self.loss_name == "ce":
+            return F.cross_entropy(output.logits, labels)
+        if self.loss_name == "tet":
+            return tet_loss(output.logits_t, labels)
+        return early_exit_loss(output.logits, list(output.early), labels)
+
+    def _clip_batches(self, loader, device: torch.device):
+        """``(frames [T, B*K, ...], labels [B], K)`` of a test loader."""
+        for x, labels in loader:
+            b, k = x.shape[:2]
+            yield _time_first(x.flatten(0, 1), device), labels, b, k
+
+    def evaluate(self, model: nn.Module, loader, device: torch.device) -> dict[str, float]:
+        """Top-1 per sample (scores summed over clips), per clip, and TA-SNN's vote over a test loader."""
+        model.eval()
+        scores, labels = [], []
+        with torch.no_grad():
+            for x, y, b, k in self._clip_batches(loader, device):
+                scores.append(_scores(model(x)).float().cpu().view(b, k, -1))
+                labels.append(y)
+        if not scores:
+            return {"top1": 0.0, "top1_clip": 0.0, "vote": 0.0}
+        return clip_metrics(torch.cat(scores), torch.cat(labels))
+
+    def discard_sweep(self, model: nn.Module, loader, thresholds: Sequence[float] = (0.0, 0.1, 0.3, 0.5, 0.7, 0.9),
+                      device: torch.device | str = "cpu") -> list[dict[str, float]]:
+        """TA-SNN's frame-discarding sweep on a test loader (every clip counted as a sample).
+
+        Returns:
+            Rows ``{"threshold", "kept", "top1"}`` (see :func:`evstream.train.metrics.discard_sweep`).
+        """
+        device = torch.device(device)
+
+        def batches():
+            for x, y, _, k in self._clip_batches(loader, device):
+                yield x, y.repeat_interleave(k)
+
+        return discard_sweep(model, batches, thresholds, device)
+
+    def export(self, model: nn.Module, path: os.PathLike | str, metrics: dict | None = None) -> None:
+        """Write ``model`` as a live classifier checkpoint with this task's recipe (:func:`save_classifier`)."""
+        options = {"num_classes": len(self.class_names()), "time_steps": self.time_steps,
+                   "input_size": self.input_size, **self.net_options}
+        recipe = WindowRecipe(tuple(self.dataset_cls.sensor_size), self.time_steps, self.dt_us, self.ds, self.pad_to)
+        save_classifier(path, model, net=f"{self.net}_{self.family}", net_options=options, recipe=recipe,
+                        names=self.class_names(), metrics=metrics)
+
+    def spike_stats(self, model: nn.Module, loader, device: torch.device | str = "cpu") -> dict[str, float]:
+        """Firing rate and energy per clip over a test loader (:func:`evstream.train.metrics.spike_stats`)."""
+        device = torch.device(device)
+        return spike_stats(model, ((x, y) for x, y, _, _ in self._clip_batches(loader, device)), device)
+
+
+class GestureTask(_ClassificationTask):
+    """DVS128 Gesture (or the simulator's synthetic set): T 60 x 15 ms, ds 4 (2x32x32), 10 test clips.
+
+    ``train_defaults``: TA-SNN's Adam lr 1e-4, no weight decay, batch 16, 100 epochs (the paper's
+    ReduceLROnPlateau is not a trainer schedule: the rate stays constant).
+    """
+
+    dataset_cls = DVSGesture
+    family = "gesture"
+    defaults = {"time_steps": 60, "dt_ms": 15, "ds": 4, "n_clips": 10}
+    train_defaults = {"optimizer": "adam", "lr": 1e-4, "weight_decay": 0.0, "batch_size": 16, "epochs": 100,
+                      "schedule": "constant"}
+
+
+class Cifar10DvsTask(_ClassificationTask):
+    """CIFAR10-DVS: T 10 x 10 ms, ds 1 (2x128x128), 10 test clips; TA-SNN's Adam lr 1e-3, batch 64, 300 epochs."""
+
+    dataset_cls = CIFAR10DVS
+    family = "cifar10dvs"
+    defaults = {"time_steps": 10, "dt_ms": 10, "ds": 1, "n_clips": 10}
+    train_defaults = {"optimizer": "adam", "lr": 1e-3, "weight_decay": 0.0, "batch_size": 64, "epochs": 300,
+                      "schedule": "constant"}
+
+
+class NCaltech101Task(_ClassificationTask):
+    """N-Caltech101: T 10 x 30 ms, ds 2 (2x90x120 padded to 2x128x128), the CIFAR10-DVS nets, 101 classes.
+
+    No TA-SNN recipe exists for it: the CIFAR10-DVS one is used (Adam lr 1e-3, batch 16, 100 epochs).
+    """
+
+    dataset_cls = NCaltech101
+    family = "cifar10dvs"
+    pad_to = 128
+    defaults = {"time_steps": 10, "dt_ms": 30, "ds": 2, "n_clips": 3}
+    train_defaults = {"optimizer": "adam", "lr": 1e-3, "weight_decay": 0.0, "batch_size": 16, "epochs": 100,
+                      "schedule": "constant"}
+
+    def class_names(self) -> tuple[str, ...]:
+        return tuple(self.datasets()[0].classes)  # the class folders found
