@@ -43,6 +43,15 @@ def barrier(world: World) -> None:
         dist.barrier()
 
 
+def share_from_main(world: World, value):
+    """The main process's ``value`` on every process (e.g. the validation metric a scheduler steps on)."""
+    if world.size == 1:
+        return value
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
 class GlobalBatchSampler(torch.utils.data.Sampler):
     """Batches of this rank's share of each global batch, in a permutation fixed by (seed, epoch).
 

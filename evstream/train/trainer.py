@@ -21,7 +21,7 @@ from torch import nn
 from tqdm import tqdm
 
 from evstream.train import checkpoint
-from evstream.train.distributed import GlobalBatchSampler, World, barrier, init_world
+from evstream.train.distributed import GlobalBatchSampler, World, barrier, init_world, share_from_main
 
 
 @dataclass
@@ -34,7 +34,9 @@ class TrainConfig:
     optimizer: str = "adam"  # adam | adamw | sgd
     momentum: float = 0.9
     weight_decay: float = 0.0
-    schedule: str = "cosine"  # cosine | linear | constant
+    schedule: str = "cosine"  # cosine | linear | constant | plateau (ReduceLROnPlateau on the task metric)
+    plateau_factor: float = 0.1
+    plateau_patience: int = 5
     lrf: float = 0.0  # final lr = lr * lrf
     warmup_epochs: int = 0
     grad_clip: float = 0.0
@@ -101,7 +103,11 @@ class Trainer:
         self.train_set, self.val_set = task.datasets()
         self.collate_fn = collate_fn
         self.optimizer = build_optimizer(self.model.parameters(), config)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda e: lr_factor(e, config))
+        if config.schedule == "plateau":  # TA-SNN: x0.1 after 5 epochs without improvement
+            self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+                self.optimizer, mode=task.metric_mode, factor=config.plateau_factor, patience=config.plateau_patience)
+        else:
+            self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda e: lr_factor(e, config))
         self.ddp_model = (nn.parallel.DistributedDataParallel(self.model) if self.world.size > 1 else self.model)
         self.start_epoch = 0
         self.best: float | None = None
@@ -146,13 +152,18 @@ class Trainer:
             torch.manual_seed(config.seed * 100_003 + epoch)  # dropout & co.: a function of (seed, epoch)
             start = time.perf_counter()
             train_loss = self._train_epoch(epoch, train_loader)
-            self.scheduler.step()
+            if config.schedule != "plateau":
+                self.scheduler.step()
             row = {"epoch": epoch, "train_loss": train_loss, "lr": self.optimizer.param_groups[0]["lr"],
                    "seconds": time.perf_counter() - start}
             if self.world.is_main:
                 self.model.eval()
                 with torch.no_grad():
                     row.update(self.task.evaluate(self.model, val_loader, self.device))
+            metric = share_from_main(self.world, row.get(self.task.metric))
+            if config.schedule == "plateau" and metric is not None:
+                self.scheduler.step(metric)
+            if self.world.is_main:
                 self._log(row)
                 self._checkpoint(epoch, row)
             barrier(self.world)

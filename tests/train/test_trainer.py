@@ -99,3 +99,17 @@ def test_two_process_ddp_agrees_with_one_process(tmp_path):
     for key, value in single.model.state_dict().items():
         torch.testing.assert_close(ddp_state["module." + key] if "module." + key in ddp_state else ddp_state[key],
                                    value, rtol=1e-5, atol=1e-6)
+
+
+class ConstantMetricTask(NoDropoutTask):
+    def evaluate(self, model, loader, device):
+        return {"accuracy": 0.5}
+
+
+def test_plateau_schedule_cuts_the_lr_after_patience(tmp_path):
+    config = TrainConfig(epochs=5, batch_size=32, lr=0.1, optimizer="sgd", schedule="plateau", plateau_patience=2,
+                         out_dir=str(tmp_path), progress=False)
+    trainer = Trainer(ConstantMetricTask(), config)
+    trainer.fit()
+    # epoch 0 sets the best; epochs 1-2 are the patience; the cut lands after epoch 3's evaluation
+    assert [round(g["lr"], 6) for g in trainer.history] == [0.1, 0.1, 0.1, 0.1, 0.01]
