@@ -30,7 +30,7 @@ def _configs(args):
     overrides = list(args.set or [])
     for flag, key in (("epochs", "train.epochs"), ("batch_size", "train.batch_size"), ("lr", "train.lr"),
                       ("out", "train.out_dir"), ("device", "train.device"), ("seed", "train.seed"),
-                      ("net", "task.net")):
+                      ("net", "task.net"), ("scale", "task.scale")):
         value = getattr(args, flag, None)
         if value is not None:
             overrides.append(f"{key}={value}")
@@ -73,6 +73,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("task", choices=sorted(TASKS))
     parser.add_argument("--data", required=True, help="dataset folder in the dataset's own layout")
     parser.add_argument("--net", help="network name (task-specific, e.g. tasnn, masnn, ssnn)")
+    parser.add_argument("--scale", help="model scale (gen1: n, s, m, l, rt)")
     parser.add_argument("--config", help="YAML file with 'train' and 'task' groups")
     parser.add_argument("--set", action="append", metavar="GROUP.KEY=VALUE", help="override a config entry")
     parser.add_argument("--batch-size", dest="batch_size", type=int)

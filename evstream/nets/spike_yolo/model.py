@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from evstream.nets.registry import register
 from evstream.nets.spike_yolo.blocks import (
     MS_AllConvBlock,
     MS_ConvBlock,
@@ -151,6 +152,7 @@ class SpikeYOLO(nn.Module):
         return set_binary(self, binary)
 
 
+@register("spike_yolo")
 def spike_yolo(*, scale: str = "s", num_classes: int = 2, in_channels: int = 3, T: int = 1, D: int = 4,
                neuron: ILIFParams | None = None) -> SpikeYOLO:
     """Build SpikeYOLO at a scale of :data:`SCALES`.
