@@ -1,0 +1,134 @@
+"""Depth losses on hand cases, the depth task on the synthetic recording, and a two-sample overfit."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from evstream.nets.depth import DepthPrediction, spiking_depth_unet
+from evstream.train.depth_losses import (e2depth_loss, multiscale_gradient_loss, scale_invariant_loss,
+                                         sobel_gradient_loss, stereospike_loss)
+from evstream.train.depth_metrics import ALPHA, prepare_target
+from evstream.train.tasks.depth import MvsecTask, log_depth_target
+
+RECORDING = Path(__file__).resolve().parents[2] / "recordings" / "mvsec_depth"
+NAN = float("nan")
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Small tensors on a shared 2-core machine run faster on one thread."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _ramp(h=8, w=8):
+    return torch.arange(w, dtype=torch.float32).expand(1, 1, h, w).clone()
+
+
+def test_scale_invariant_hand_case():
+    target = torch.tensor([[[[0.0, 0.0], [0.0, NAN]]]])
+    prediction = torch.tensor([[[[1.0, -1.0], [2.0, 7.0]]]])
+    # valid residuals 1, -1, 2: mean(R^2) = 2, mean(R) = 2/3
+    assert scale_invariant_loss(prediction, target).item() == pytest.approx(2 - 4 / 9)
+    assert scale_invariant_loss(prediction, target, lam=0.0).item() == pytest.approx(2.0)
+    # a constant offset costs nothing with lambda = 1
+    assert scale_invariant_loss(target.nan_to_num() + 0.3, target).item() == pytest.approx(0.0, abs=1e-7)
+    assert scale_invariant_loss(prediction, torch.full_like(target, NAN)).item() == 0.0
+
+
+def test_gradient_losses_on_a_ramp():
+    zero = torch.zeros(1, 1, 8, 8)
+    # E2Depth: normalised Sobel on R pooled by 1, 2, 4, 8 with replicated borders:
+    # 7/8 (interior 1, border 0.5), 1.5 (pooled steps of 2), 2 (2x2), 0 (1x1); mean over 4 scales
+    assert multiscale_gradient_loss(_ramp(), zero).item() == pytest.approx((0.875 + 1.5 + 2.0 + 0.0) / 4)
+    # StereoSpike: raw Sobel, interior |Gx| = 8, border columns 4
+    assert sobel_gradient_loss(_ramp(), zero).item() == pytest.approx(7.0)
+    assert multiscale_gradient_loss(zero + 3.0, zero).item() == 0.0
+    masked = zero.clone()
+    masked[..., :, 0] = NAN  # column 0 has no target: its residual is 0 and it leaves the mean
+    r = _ramp()
+    # residual columns 0(masked),1..7: col 1 sees (2 - 0) * 4 = 8, cols 2-6 see 8, col 7 sees 4
+    assert sobel_gradient_loss(r, masked).item() == pytest.approx((6 * 8 + 4) / 7)
+
+
+def test_total_losses_weights():
+    target = torch.zeros(1, 1, 8, 8)
+    p = _ramp() * 0.1
+    si = scale_invariant_loss(p, target).item()
+    assert e2depth_loss(p, target).item() == pytest.approx(si + 0.25 * multiscale_gradient_loss(p, target).item())
+    ss = si + 0.5 * sobel_gradient_loss(p, target).item()
+    assert stereospike_loss([p, p], target).item() == pytest.approx(2 * ss)
+    with pytest.raises(ValueError, match="at least one"):
+        stereospike_loss([], target)
+    with pytest.raises(ValueError, match=r"\[B, 1, H, W\]"):
+        scale_invariant_loss(torch.zeros(1, 2, 4, 4), torch.zeros(1, 2, 4, 4))
+
+
+def test_log_depth_target():
+    depth = torch.tensor([80.0, 80.0 * math.exp(-ALPHA), NAN])
+    out = log_depth_target(depth, 80.0, ALPHA)
+    assert out[:2].tolist() == pytest.approx([1.0, 0.0], abs=1e-6) and torch.isnan(out[2])
+
+
+class Oracle(nn.Module):
+    """Returns a fixed normalised log depth, whatever the input."""
+
+    def __init__(self, log_depth: torch.Tensor):
+        super().__init__()
+        self.log_depth = log_depth
+
+    def forward(self, x):
+        return DepthPrediction(self.log_depth, (self.log_depth,))
+
+
+def test_task_on_the_synthetic_recording():
+    task = MvsecTask(RECORDING, scenario="synthetic", time_steps=2, base_channels=4, stages=2)
+    train, test = task.datasets()
+    assert (len(train), len(test)) == (16, 4) and task.d_max == 40.0
+    x, depth = train[0]
+    assert x.shape == (2, 2, 260, 346) and depth.shape == (260, 346)
+    batch = torch.utils.data.default_collate([test[0], test[1]])
+    # an oracle predicting the ground truth scores 0 m; one predicting twice the depth has abs-rel 1
+    # (E2Depth rescales each target so that its maximum is d_max: the oracle predicts that target)
+    prepared = np.stack([prepare_target(d.numpy().astype(np.float64), task.d_max) for d in batch[1]])
+    target_log = log_depth_target(torch.as_tensor(prepared).unsqueeze(1), task.d_max, task.alpha)
+    exact = task.evaluate(Oracle(target_log.nan_to_num(0.5)), [batch], torch.device("cpu"))
+    assert exact["mean_depth_error@10"] == pytest.approx(0.0, abs=1e-4) and exact["delta1"] == 1.0
+    double = task.evaluate(Oracle((target_log + math.log(2.0) / task.alpha).nan_to_num(0.5)), [batch],
+                           torch.device("cpu"))
+    assert double["abs_rel"] == pytest.approx(1.0, abs=1e-4) and double["delta3"] == 0.0
+    model = task.build_model()
+    loss = task.loss(model, batch, torch.device("cpu"))
+    assert loss.ndim == 0 and np.isfinite(loss.item()) and loss.item() > 0
+    assert MvsecTask(RECORDING, net="stereospike", scenario="synthetic").representation.__class__.__name__ == \
+        "HistogramWindow"
+    with pytest.raises(ValueError, match="unknown depth network"):
+        MvsecTask(RECORDING, net="resnet")
+
+
+def test_two_sample_overfit_drives_the_loss_near_zero():
+    gen = torch.Generator().manual_seed(0)
+    h, w = 16, 24
+    x = torch.poisson(torch.rand(2, 3, 2, h, w, generator=gen) * 2, generator=gen).cumsum(1).transpose(0, 1)
+    target = torch.linspace(0.2, 0.9, h).view(1, 1, h, 1).expand(2, 1, h, w).clone()
+    target[1] = target[1].flip(1)
+    torch.manual_seed(0)
+    net = spiking_depth_unet(time_steps=3, base_channels=4, stages=2, bottleneck_blocks=1)
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(100):
+        loss = e2depth_loss(net(x).depth, target)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[0] > 0.05
+    assert min(losses[-10:]) < 0.1 * losses[0]
