@@ -1,4 +1,4 @@
-"""N-Caltech101 (Orchard et al. 2015): ``Caltech101/<class>/image_XXXX.bin`` ATIS recordings."""
+"""N-Caltech101 (Orchard et al. 2015): ``Caltech101/<class>/image_NNNN.bin`` ATIS recordings."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ class NCaltech101(EventClassificationDataset):
     """
 
     sensor_size = (240, 180, 2)
-    layout = "  <root>/Caltech101/<class>/image_XXXX.bin  (or <root>/<class>/image_XXXX.bin), ATIS 40-bit records"
+    layout = "  <root>/Caltech101/<class>/image_NNNN.bin  (or <root>/<class>/image_NNNN.bin), ATIS 40-bit records"
 
     def _find_samples(self):
         base = self.root / "Caltech101" if (self.root / "Caltech101").is_dir() else self.root
