@@ -336,10 +336,18 @@ def _map50(model, x, gt) -> float:
     return coco_map(gt, det)["mAP50"]
 
 
+@pytest.fixture
+def flush_denormals():
+    """Denormal activations early in training make CPU steps ~200x slower; the flag is
+    process-global (it breaks hypothesis' float strategies), so it is restored after."""
+    torch.set_flush_denormal(True)
+    yield
+    torch.set_flush_denormal(False)
+
+
 @pytest.mark.slow
-def test_two_image_overfit_reaches_map50_of_one():
+def test_two_image_overfit_reaches_map50_of_one(flush_denormals):
     torch.manual_seed(0)
-    torch.set_flush_denormal(True)  # denormal activations early in training made steps ~200x slower
     model = tiny()
     x, targets, gt = _two_images()
     criterion = DetectionLoss(2)
