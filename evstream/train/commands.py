@@ -58,6 +58,8 @@ def _eval(args) -> int:
     from evstream.train import checkpoint
 
     cls, train, task_options = _configs(args)
+    if args.export and not hasattr(cls, "export"):
+        raise SystemExit(f"evstream eval {args.task}: --export is not available for this task")
     task = cls(args.data, **task_options)
     model = task.build_model()
     model.load_state_dict(checkpoint.load(args.checkpoint)["model"])
@@ -65,7 +67,11 @@ def _eval(args) -> int:
     _, test_set = task.datasets()
     loader = torch.utils.data.DataLoader(test_set, batch_size=train.batch_size, collate_fn=getattr(task, "collate", None))
     with torch.no_grad():
-        print(json.dumps(task.evaluate(model, loader, torch.device(train.device))))
+        metrics = task.evaluate(model, loader, torch.device(train.device))
+    print(json.dumps(metrics))
+    if args.export:
+        task.export(model, args.export, metrics=metrics)
+        print(f"wrote {args.export}")
     return 0
 
 
@@ -94,4 +100,6 @@ def register(subparsers) -> None:
     evaluate = subparsers.add_parser("eval", help="evaluate a checkpoint on a task's test split")
     _common(evaluate)
     evaluate.add_argument("--checkpoint", required=True)
+    evaluate.add_argument("--export", metavar="PATH",
+                          help="also write the model as a live checkpoint (recipe, names, these metrics)")
     evaluate.set_defaults(run=_eval)

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
+import numpy as np
 import torch
 from torch import nn
 from tqdm import tqdm
@@ -39,6 +40,11 @@ class TrainConfig:
     plateau_patience: int = 5
     lrf: float = 0.0  # final lr = lr * lrf
     warmup_epochs: int = 0
+    warmup_style: str = "epoch"  # epoch: lr ramps epoch by epoch | yolo: Ultralytics' per-iteration warm-up
+    warmup_momentum: float = 0.8  # yolo warm-up: momentum ramps from this to ``momentum``
+    warmup_bias_lr: float = 0.1  # yolo warm-up: the biases' lr ramps down from this
+    nominal_batch: int = 0  # > 0: accumulate gradients up to this batch, weight decay scaled (Ultralytics nbs)
+    decay_norm_and_bias: bool = True  # False: weight decay on conv/linear weights only (Ultralytics)
     grad_clip: float = 0.0
     seed: int = 0
     device: str = "cpu"
@@ -46,6 +52,12 @@ class TrainConfig:
     out_dir: str = "runs/default"
     progress: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.warmup_style not in ("epoch", "yolo"):
+            raise ValueError(f"unknown warmup_style {self.warmup_style!r} (epoch, yolo)")
+        if self.warmup_style == "yolo" and self.schedule == "plateau":
+            raise ValueError("the yolo warm-up needs a scheduled lr (cosine, linear, constant), not plateau")
 
 
 class Task(Protocol):
@@ -63,23 +75,59 @@ class Task(Protocol):
     def evaluate(self, model: nn.Module, loader, device: torch.device) -> dict[str, float]: ...
 
 
-def build_optimizer(params, config: TrainConfig) -> torch.optim.Optimizer:
-    """SGD (Nesterov-free, momentum), Adam or AdamW with the configured weight decay."""
+def accumulation_steps(config: TrainConfig) -> int:
+    """Batches whose gradients are summed before one optimiser step (1 without a nominal batch)."""
+    return max(round(config.nominal_batch / config.batch_size), 1) if config.nominal_batch > 0 else 1
+
+
+def parameter_groups(model: nn.Module, config: TrainConfig) -> list[dict]:
+    """The optimiser's parameter groups.
+
+    With ``decay_norm_and_bias=False`` they are Ultralytics' three: biases (group 0, the one the
+    yolo warm-up starts high), normalisation weights, and the other weights, the only ones that
+    decay. With a nominal batch the decay is scaled by ``batch * accumulation / nominal``.
+    """
+    decay = config.weight_decay
+    if config.nominal_batch > 0:
+        decay *= config.batch_size * accumulation_steps(config) / config.nominal_batch
+    if config.decay_norm_and_bias:
+        return [{"params": list(model.parameters()), "weight_decay": decay}]
+    norms = tuple(m for name, m in vars(nn).items() if "Norm" in name and isinstance(m, type))
+    biases, norm_weights, weights = [], [], []
+    for module in model.modules():
+        for name, param in module.named_parameters(recurse=False):
+            if "bias" in name:
+                biases.append(param)
+            elif isinstance(module, norms):
+                norm_weights.append(param)
+            else:
+                weights.append(param)
+    return [{"params": biases, "weight_decay": 0.0}, {"params": norm_weights, "weight_decay": 0.0},
+            {"params": weights, "weight_decay": decay}]
+
+
+def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    """SGD (momentum, no Nesterov), Adam or AdamW over :func:`parameter_groups`."""
+    groups = parameter_groups(model, config)
     if config.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
+        return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum)
     if config.optimizer == "adam":
-        return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+        return torch.optim.Adam(groups, lr=config.lr)
     if config.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+        return torch.optim.AdamW(groups, lr=config.lr)
     raise ValueError(f"unknown optimizer {config.optimizer!r} (sgd, adam, adamw)")
 
 
 def lr_factor(epoch: int, config: TrainConfig) -> float:
-    """Learning-rate multiplier of an epoch: linear warm-up, then cosine/linear decay to ``lrf``."""
-    if epoch < config.warmup_epochs:
-        return (epoch + 1) / (config.warmup_epochs + 1)
-    span = max(config.epochs - config.warmup_epochs, 1)
-    progress = (epoch - config.warmup_epochs) / span
+    """Learning-rate multiplier of an epoch: cosine/linear decay to ``lrf``.
+
+    The ``epoch`` warm-up ramps the first ``warmup_epochs`` linearly and decays over the rest; the
+    ``yolo`` warm-up happens per iteration (:func:`yolo_warmup`) over a decay spanning every epoch.
+    """
+    warmup = config.warmup_epochs if config.warmup_style == "epoch" else 0
+    if epoch < warmup:
+        return (epoch + 1) / (warmup + 1)
+    progress = (epoch - warmup) / max(config.epochs - warmup, 1)
     if config.schedule == "cosine":
         return config.lrf + (1 - config.lrf) * 0.5 * (1 + math.cos(math.pi * progress))
     if config.schedule == "linear":
@@ -87,6 +135,24 @@ def lr_factor(epoch: int, config: TrainConfig) -> float:
     if config.schedule == "constant":
         return 1.0
     raise ValueError(f"unknown schedule {config.schedule!r} (cosine, linear, constant)")
+
+
+def yolo_warmup(optimizer: torch.optim.Optimizer, iteration: int, warmup_iterations: int, epoch: int,
+                config: TrainConfig) -> int:
+    """Ultralytics' warm-up at one iteration; returns the accumulation to use for it.
+
+    Over the first ``warmup_iterations`` (max(warmup_epochs * batches, 100)) every lr rises from 0,
+    the biases' from ``warmup_bias_lr``, to its scheduled value; momentum rises from
+    ``warmup_momentum``; gradient accumulation rises from 1 to the nominal batch.
+    """
+    points = [0, warmup_iterations]
+    for index, group in enumerate(optimizer.param_groups):
+        start = config.warmup_bias_lr if index == 0 and not config.decay_norm_and_bias else 0.0
+        group["lr"] = float(np.interp(iteration, points, [start, group["initial_lr"] * lr_factor(epoch, config)]))
+        if "momentum" in group:
+            group["momentum"] = float(np.interp(iteration, points, [config.warmup_momentum, config.momentum]))
+    nominal = config.nominal_batch / config.batch_size if config.nominal_batch > 0 else 1
+    return max(1, round(float(np.interp(iteration, points, [1, nominal]))))
 
 
 class Trainer:
@@ -102,7 +168,7 @@ class Trainer:
         self.model = task.build_model().to(self.device)
         self.train_set, self.val_set = task.datasets()
         self.collate_fn = collate_fn
-        self.optimizer = build_optimizer(self.model.parameters(), config)
+        self.optimizer = build_optimizer(self.model, config)
         if config.schedule == "plateau":  # TA-SNN: x0.1 after 5 epochs without improvement
             self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
                 self.optimizer, mode=task.metric_mode, factor=config.plateau_factor, patience=config.plateau_patience)
@@ -143,6 +209,7 @@ class Trainer:
         """Train from epoch 0 (or from ``last.pt`` with ``resume``); returns the per-epoch log rows."""
         if resume:
             self.resume()
+        self.optimizer.zero_grad(set_to_none=True)
         config = self.config
         sampler = GlobalBatchSampler(len(self.train_set), config.batch_size, seed=config.seed, world=self.world)
         train_loader = self._loader(self.train_set, sampler)
@@ -170,23 +237,36 @@ class Trainer:
         return self.history
 
     def _train_epoch(self, epoch: int, loader) -> float:
+        config = self.config
         self.ddp_model.train()
-        total, count = 0.0, 0
-        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{self.config.epochs}", leave=False,
-                   disable=not (self.config.progress and self.world.is_main))
+        total, count, pending = 0.0, 0, 0
+        batches = len(loader)
+        accumulate = accumulation_steps(config)
+        warmup_iterations = max(round(config.warmup_epochs * batches), 100) if config.warmup_epochs > 0 else -1
+        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{config.epochs}", leave=False,
+                   disable=not (config.progress and self.world.is_main))
         for step, batch in enumerate(bar):
+            iteration = step + batches * epoch
+            if config.warmup_style == "yolo" and iteration <= warmup_iterations:
+                accumulate = yolo_warmup(self.optimizer, iteration, warmup_iterations, epoch, config)
             if self.on_step is not None:
                 self.on_step(epoch, step)
             loss = self.task.loss(self.ddp_model, batch, self.device)
-            self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            if self.config.grad_clip > 0:
-                nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
-            self.optimizer.step()
+            pending += 1
+            if pending >= accumulate or step == batches - 1:  # an epoch never leaves gradients behind
+                self._optimizer_step()
+                pending = 0
             total += float(loss.detach())
             count += 1
             bar.set_postfix(loss=f"{total / count:.4f}")
         return total / max(count, 1)
+
+    def _optimizer_step(self) -> None:
+        if self.config.grad_clip > 0:
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
 
     def _checkpoint(self, epoch: int, row: dict) -> None:
         value = row.get(self.task.metric)

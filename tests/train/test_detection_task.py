@@ -45,6 +45,8 @@ def test_registered_for_the_cli_with_the_paper_sgd_settings():
     config = train_config(Gen1Task.train_defaults)
     assert (config.optimizer, config.lr, config.momentum, config.weight_decay) == ("sgd", 0.02, 0.937, 5e-4)
     assert (config.schedule, config.lrf, config.warmup_epochs) == ("linear", 0.004, 10)
+    assert (config.warmup_style, config.warmup_momentum, config.warmup_bias_lr) == ("yolo", 0.8, 0.1)
+    assert (config.nominal_batch, config.decay_norm_and_bias, config.grad_clip) == (64, False, 10.0)
     assert Gen1Task.metric == "sample_mAP50" and Gen1Task.metric_mode == "max"
 
 
@@ -93,3 +95,25 @@ def test_loss_and_evaluate_with_a_real_model(tmp_path):
                             "energy_uj", "ann_energy_uj"}
     assert 0.0 <= metrics["sample_mAP50"] <= 1.0 and -1.0 <= metrics["prophesee_mAP50"] <= 1.0
     assert 0.0 <= metrics["firing_rate"] <= 4.0 and 0.0 < metrics["energy_uj"] < metrics["ann_energy_uj"]
+
+
+def test_cli_trains_then_evaluates_and_exports_a_live_detector(tmp_path, capsys):
+    import json
+
+    from evstream.cli import main
+    from evstream.nets.spike_yolo.live import load_detector
+
+    data, run = _tree(tmp_path / "data"), tmp_path / "run"
+    common = ["--data", str(data), "--scale", "rt", "--set", "task.T=1", "--batch-size", "2"]
+    assert main(["train", "gen1", *common, "--epochs", "1", "--out", str(run), "--set", "train.progress=false"]) == 0
+    capsys.readouterr()
+    assert main(["eval", "gen1", *common, "--checkpoint", str(run / "last.pt"), "--export", str(tmp_path / "d.pt")]) == 0
+    metrics = json.loads(capsys.readouterr().out.splitlines()[0])
+    assert set(metrics) >= {"sample_mAP50", "prophesee_mAP50", "firing_rate", "energy_uj"}
+    model, info = load_detector(tmp_path / "d.pt")
+    assert info["net_options"] == {"scale": "rt", "num_classes": 2, "T": 1, "D": 4}
+    assert info["recipe"] == {"sensor_size": (304, 240, 2), "n_time_bins": 1, "window_us": 250_000, "imgsz": 320}
+    assert info["names"] == ["car", "pedestrian"] and info["metrics"] == metrics
+    trained = torch.load(run / "last.pt", weights_only=True)["model"]
+    for key, value in model.state_dict().items():
+        torch.testing.assert_close(value, trained[key])

@@ -11,7 +11,9 @@ import torch.multiprocessing as mp
 from torch import nn
 
 from evstream.train.checkpoint import load
-from evstream.train.trainer import TrainConfig, Trainer
+import numpy as np
+
+from evstream.train.trainer import TrainConfig, Trainer, accumulation_steps, lr_factor, parameter_groups
 
 
 class BlobsTask:
@@ -113,3 +115,58 @@ def test_plateau_schedule_cuts_the_lr_after_patience(tmp_path):
     trainer.fit()
     # epoch 0 sets the best; epochs 1-2 are the patience; the cut lands after epoch 3's evaluation
     assert [round(g["lr"], 6) for g in trainer.history] == [0.1, 0.1, 0.1, 0.1, 0.01]
+
+
+class NormBlobsTask(NoDropoutTask):
+    def build_model(self):
+        return nn.Sequential(nn.Linear(8, 32), nn.BatchNorm1d(32), nn.ReLU(), nn.Linear(32, 3))
+
+
+def _ids(params):
+    return sorted(id(p) for p in params)
+
+
+def test_ultralytics_groups_decay_only_weights_scaled_by_the_nominal_batch():
+    model = NormBlobsTask().build_model()
+    config = TrainConfig(batch_size=16, weight_decay=5e-4, nominal_batch=64, decay_norm_and_bias=False)
+    biases, norms, weights = parameter_groups(model, config)
+    assert accumulation_steps(config) == 4
+    assert _ids(biases["params"]) == _ids([model[0].bias, model[1].bias, model[3].bias])
+    assert _ids(norms["params"]) == _ids([model[1].weight])
+    assert _ids(weights["params"]) == _ids([model[0].weight, model[3].weight])
+    assert biases["weight_decay"] == norms["weight_decay"] == 0.0
+    assert weights["weight_decay"] == pytest.approx(5e-4)  # 16 * 4 / 64
+    large = TrainConfig(batch_size=80, weight_decay=5e-4, nominal_batch=64, decay_norm_and_bias=False)
+    assert accumulation_steps(large) == 1 and parameter_groups(model, large)[2]["weight_decay"] == pytest.approx(5e-4 * 80 / 64)
+    (single,) = parameter_groups(model, TrainConfig(weight_decay=1e-4))
+    assert len(single["params"]) == 6 and single["weight_decay"] == 1e-4
+
+
+def test_yolo_warmup_ramps_lr_momentum_per_iteration(tmp_path):
+    config = TrainConfig(epochs=5, batch_size=4, lr=0.02, optimizer="sgd", momentum=0.937, schedule="linear",
+                         lrf=0.1, warmup_epochs=1, warmup_style="yolo", decay_norm_and_bias=False,
+                         out_dir=str(tmp_path), progress=False)
+    seen = []
+    trainer = Trainer(NormBlobsTask(), config, on_step=lambda e, s: seen.append(
+        (e, s, [g["lr"] for g in trainer.optimizer.param_groups], trainer.optimizer.param_groups[0]["momentum"])))
+    trainer.fit()
+    assert len(seen) == 5 * 24
+    warmup = 100  # max(1 epoch * 24 batches, 100 iterations)
+    for iteration, (epoch, step, lrs, momentum) in enumerate(seen):
+        target = 0.02 * (1 - 0.9 * epoch / 5)  # linear to lrf over every epoch: no epoch-level ramp
+        if iteration <= warmup:
+            assert lrs[0] == pytest.approx(np.interp(iteration, [0, warmup], [0.1, target]))
+            assert lrs[1] == lrs[2] == pytest.approx(np.interp(iteration, [0, warmup], [0.0, target]))
+            assert momentum == pytest.approx(np.interp(iteration, [0, warmup], [0.8, 0.937]))
+        else:
+            assert lrs == pytest.approx([lr_factor(4, config) * 0.02] * 3) and momentum == pytest.approx(0.937)
+
+
+def test_nominal_batch_accumulates_gradients(tmp_path):
+    config = TrainConfig(epochs=2, batch_size=4, lr=0.01, optimizer="sgd", nominal_batch=16,
+                         out_dir=str(tmp_path), progress=False)
+    trainer = Trainer(NormBlobsTask(), config)
+    steps = []
+    trainer.optimizer.register_step_post_hook(lambda optimizer, args, kwargs: steps.append(1))
+    trainer.fit()
+    assert len(steps) == 2 * 24 // 4
