@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from evstream.nets.registry import register
@@ -67,11 +68,14 @@ class SSNNOutput(NamedTuple):
         logits: ``[B, C]``, the final classifier averaged over T_n.
         logits_t: ``[T_n, B, C]`` per step (for TET).
         early: the early classifiers' ``[B, C]`` logits, one per stage but the last (empty once removed).
+        rates: ``[B, C_last]``, the last stage's spikes averaged over T_n and space, the penultimate
+            firing rates the final classifier reads (``logits == model.classify(rates)``; TRT's star term).
     """
 
     logits: torch.Tensor
     logits_t: torch.Tensor
     early: tuple[torch.Tensor, ...]
+    rates: torch.Tensor
 
 
 class _Head(nn.Module):
@@ -136,6 +140,10 @@ class SSNN(nn.Module):
         """Drop the early classifiers (inference): their parameters and outputs disappear."""
         self.early = nn.ModuleList()
 
+    def classify(self, rates: torch.Tensor) -> torch.Tensor:
+        """The final classifier on penultimate firing rates ``[B, C_last]`` -> logits ``[B, classes]``."""
+        return F.linear(rates, self.head.linear.weight, self.head.linear.bias)
+
     def forward(self, x: torch.Tensor) -> SSNNOutput:
         if x.ndim != 5 or x.shape[0] != self.stage_steps[0]:
             raise ValueError(f"expected frames [T={self.stage_steps[0]}, B, C, H, W], got shape {tuple(x.shape)}")
@@ -148,7 +156,7 @@ class SSNN(nn.Module):
                     early.append(self.early[i](x).mean(0))
                 x = self.transformers[i](x)
         logits_t = self.head(x)
-        return SSNNOutput(logits_t.mean(0), logits_t, tuple(early))
+        return SSNNOutput(logits_t.mean(0), logits_t, tuple(early), x.mean(dim=(0, 3, 4)))
 
     def extra_repr(self) -> str:
         return f"stage_steps={self.stage_steps}, average_timestep={self.average_timestep:g}"

@@ -151,6 +151,8 @@ def test_ssnn_stages_early_exits_and_average_timestep():
     out = net(frames(8))
     assert out.logits.shape == (2, 11) and out.logits_t.shape == (2, 2, 11) and len(out.early) == 2
     torch.testing.assert_close(out.logits, out.logits_t.mean(0))
+    assert out.rates.shape == (2, 16) and ((out.rates >= 0) & (out.rates <= 1)).all()
+    torch.testing.assert_close(net.classify(out.rates), out.logits)  # the head reads the penultimate rates
     before = n_params(net)
     net.remove_early_classifiers()
     assert before - n_params(net) == (8 * 11 + 11) + (16 * 11 + 11)

@@ -3,12 +3,14 @@
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from evstream import EVENT_DTYPE
 from evstream.datasets import DVSGesture
 from evstream.datasets.dvs_gesture import GESTURE_CLASSES
 from evstream.nets.live_classifier import LiveClassifier, WindowRecipe
 from evstream.sim.gesture import write_gesture_dataset
+from evstream.train.losses import trt_loss, tssd_loss
 from evstream.train.metrics import accuracy, clip_metrics
 from evstream.train.tasks.classification import ClipWindows, FrameStack, GestureTask, NCaltech101Task, RandomWindow
 from evstream.train.trainer import TrainConfig, Trainer
@@ -102,7 +104,7 @@ def test_short_training_lowers_the_loss(gesture_root, tmp_path):
     assert {"top1", "top1_clip", "vote"} <= set(history[-1]) and (tmp_path / "run" / "best.pt").exists()
 
 
-@pytest.mark.parametrize("loss", ["early_exit", "ce", "tet"])
+@pytest.mark.parametrize("loss", ["early_exit", "ce", "tet", "trt", "tssd"])
 def test_ssnn_losses(gesture_root, loss):
     task = small_task(gesture_root, net="ssnn", loss=loss)
     train, _ = task.datasets()
@@ -112,8 +114,35 @@ def test_ssnn_losses(gesture_root, loss):
     assert value.ndim == 0 and float(value.detach()) > 0
     value.backward()
     early_grad = model.early[0].linear.weight.grad
-    assert (early_grad is not None) == (loss == "early_exit")
+    assert (early_grad is not None) == (loss in ("early_exit", "tssd"))  # TSSD's weak classifier is the first exit
     assert model.head.linear.weight.grad.abs().sum() > 0
+
+
+def test_trt_reverses_time_and_classifies_the_star_of_the_rates(gesture_root):
+    task = small_task(gesture_root, net="ssnn", loss="trt", loss_options={"tau": 3.0, "lambda_star": 0.5})
+    model = task.build_model()
+    train, _ = task.datasets()
+    x, labels = torch.stack([train[i][0] for i in range(4)]), torch.tensor(train.labels[:4])
+    forward, backward = model(x.transpose(0, 1)), model(x.flip(1).transpose(0, 1))  # [B, T, ...]: T is dim 1
+    star = model.classify(forward.rates * backward.rates)
+    expected = trt_loss(forward.logits, backward.logits, star, labels, tau=3.0, lambda_star=0.5)
+    torch.testing.assert_close(task.loss(model, (x, labels), torch.device("cpu")), expected)
+    ce = F.cross_entropy(forward.logits, labels) + F.cross_entropy(backward.logits, labels)
+    assert float(expected.detach()) > float(ce.detach())
+
+
+def test_tssd_teacher_is_the_extended_run_and_the_student_its_last_clip(gesture_root):
+    task = small_task(gesture_root, net="ssnn", loss="tssd", tssd_chunks=3)
+    model = task.build_model()
+    train, _ = task.datasets()
+    x, labels = torch.stack([train[i][0] for i in range(4)]), torch.tensor(train.labels[:4])
+    assert x.shape[1] == 3 * task.time_steps  # training windows cover the teacher's T_t = 3 T
+    clips = [model(c.transpose(0, 1)) for c in x.split(task.time_steps, dim=1)]
+    teacher = torch.stack([c.logits for c in clips]).mean(0)
+    expected = tssd_loss(clips[-1].logits, labels, teacher, clips[-1].early[0])
+    torch.testing.assert_close(task.loss(model, (x, labels), torch.device("cpu")), expected)
+    with pytest.raises(ValueError, match="tssd_chunks"):
+        small_task(gesture_root, net="ssnn", loss="tssd", tssd_chunks=1)
 
 
 def test_metrics_by_hand():

@@ -25,13 +25,13 @@ from evstream.datasets import CIFAR10DVS, DVSGesture, NCaltech101
 from evstream.nets import build
 from evstream.nets.live_classifier import WindowRecipe, save_classifier
 from evstream.ops.tasnn import tasnn_clip_starts, to_tasnn_frames
-from evstream.train.losses import early_exit_loss, rate_mse_loss, tet_loss
+from evstream.train.losses import early_exit_loss, rate_mse_loss, tet_loss, trt_loss, tssd_loss
 from evstream.train.metrics import clip_metrics, discard_sweep, spike_stats
 
 __all__ = ["ClipWindows", "Cifar10DvsTask", "FrameStack", "GestureTask", "NCaltech101Task", "RandomWindow"]
 
 NETS = ("tasnn", "masnn", "ssnn")
-LOSSES = {"tasnn": ("rate_mse",), "masnn": ("rate_mse",), "ssnn": ("early_exit", "ce", "tet")}
+LOSSES = {"tasnn": ("rate_mse",), "masnn": ("rate_mse",), "ssnn": ("early_exit", "ce", "tet", "trt", "tssd")}
 
 
 @dataclass(frozen=True)
@@ -121,6 +121,11 @@ def _scores(output) -> torch.Tensor:
     return output.logits if hasattr(output, "logits") else output
 
 
+def _net(model: nn.Module) -> nn.Module:
+    """The network inside a DDP wrapper (or the model itself)."""
+    return getattr(model, "module", model)
+
+
 class _ClassificationTask:
     """Shared implementation; subclasses set the dataset and the paper defaults.
 
@@ -131,7 +136,15 @@ class _ClassificationTask:
         dt_ms: frame length in ms.
         ds: spatial downsampling.
         n_clips: test clips per sample.
-        loss: "rate_mse" (TA-SNN, MA-SNN), or "early_exit", "ce", "tet" (SSNN); None = the net's first.
+        loss: "rate_mse" (TA-SNN, MA-SNN), or "early_exit", "ce", "tet", "trt", "tssd" (SSNN); None =
+            the net's first. ``trt`` (§6.1): the clip and its time-reversed frames, their logit
+            consistency, and the final classifier on the product of their penultimate rates. ``tssd``
+            (§6.2): the teacher is the same net over ``tssd_chunks`` consecutive T-frame clips (the
+            extended T_t = chunks * T; SSNN's temporal transformers fix T, so the extended run is
+            chunked and its logits averaged), the student the last clip, the weak classifier SSNN's
+            first early exit.
+        loss_options: keyword arguments of the loss (e.g. ``{"tau": 2.0, "lambda_star": 1.0}``).
+        tssd_chunks: clips in TSSD's extended run (training windows are ``tssd_chunks * T`` frames).
         cache_dir: representation cache folder (None: ``<data_dir>/.evstream_cache``).
         net_options: extra keyword arguments of the net builder (e.g. ``{"attention": "TCSA"}``).
     """
@@ -145,8 +158,8 @@ class _ClassificationTask:
 
     def __init__(self, data_dir: os.PathLike | str, *, net: str = "tasnn", time_steps: int | None = None,
                  dt_ms: float | None = None, ds: int | None = None, n_clips: int | None = None,
-                 loss: str | None = None, cache_dir: os.PathLike | str | None = None,
-                 net_options: dict | None = None):
+                 loss: str | None = None, loss_options: dict | None = None, tssd_chunks: int = 2,
+                 cache_dir: os.PathLike | str | None = None, net_options: dict | None = None):
         if net not in NETS:
             raise ValueError(f"unknown net {net!r}; choose one of {NETS}")
         self.data_dir, self.net = data_dir, net
@@ -157,6 +170,10 @@ class _ClassificationTask:
         self.loss_name = loss or LOSSES[net][0]
         if self.loss_name not in LOSSES[net]:
             raise ValueError(f"loss {self.loss_name!r} does not fit net {net!r}; choose one of {LOSSES[net]}")
+        self.loss_options = dict(loss_options or {})
+        self.tssd_chunks = int(tssd_chunks)
+        if self.tssd_chunks < 2:
+            raise ValueError(f"tssd_chunks must be >= 2 (the teacher runs longer than the student), got {tssd_chunks}")
         self.cache_dir = cache_dir if cache_dir is not None else os.path.join(data_dir, ".evstream_cache")
         self.net_options = dict(net_options or {})
         self.representation = FrameStack(tuple(self.dataset_cls.sensor_size), self.dt_us, self.ds,
@@ -184,23 +201,36 @@ class _ClassificationTask:
     def datasets(self):
         """``(train, test)``: cached frame stacks, cut to random T-windows (train) or K clips (test)."""
         common = {"transform": self.representation, "cache_dir": self.cache_dir}
-        train = self.dataset_cls(self.data_dir, "train", sample_transform=RandomWindow(self.time_steps), **common)
+        train_frames = self.time_steps * (self.tssd_chunks if self.loss_name == "tssd" else 1)
+        train = self.dataset_cls(self.data_dir, "train", sample_transform=RandomWindow(train_frames), **common)
         test = self.dataset_cls(self.data_dir, "test", sample_transform=ClipWindows(self.time_steps, self.n_clips),
                                 **common)
         return train, test
 
     def loss(self, model: nn.Module, batch, device: torch.device) -> torch.Tensor:
-        """The configured loss on a batch ``(frames [B, T, 2, H, W], labels [B])``."""
+        """The configured loss on a batch ``(frames [B, T, 2, H, W], labels [B])`` (``[B, chunks*T, ...]`` for TSSD)."""
         x, labels = batch
-        labels = labels.to(device)
-        output = model(_time_first(x, device))
+        x, labels = _time_first(x, device), labels.to(device)
+        options = self.loss_options
+        if self.loss_name == "tssd":
+            *earlier, last = x.split(self.time_steps)
+            with torch.no_grad():
+                earlier_logits = [model(clip).logits for clip in earlier]
+            student = model(last)
+            teacher = torch.stack([*earlier_logits, student.logits.detach()]).mean(0)
+            return tssd_loss(student.logits, labels, teacher, student.early[0], **options)
+        output = model(x)
         if self.loss_name == "rate_mse":
-            return rate_mse_loss(output, labels)
+            return rate_mse_loss(output, labels, **options)
         if self.loss_name == "ce":
-            return F.cross_entropy(output.logits, labels)
+            return F.cross_entropy(output.logits, labels, **options)
         if self.loss_name == "tet":
-            return tet_loss(output.logits_t, labels)
-        return early_exit_loss(output.logits, list(output.early), labels)
+            return tet_loss(output.logits_t, labels, **options)
+        if self.loss_name == "trt":
+            reversed_output = model(x.flip(0))
+            star = _net(model).classify(output.rates * reversed_output.rates)
+            return trt_loss(output.logits, reversed_output.logits, star, labels, **options)
+        return early_exit_loss(output.logits, list(output.early), labels, **options)
 
     def _clip_batches(self, loader, device: torch.device):
         """``(frames [T, B*K, ...], labels [B], K)`` of a test loader."""
