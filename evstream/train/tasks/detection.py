@@ -2,10 +2,11 @@
 
 Evaluation reports, clearly apart:
 
-* ``sample_mAP50`` / ``sample_mAP``: the number SpikeYOLO reports, COCO mAP@50 and mAP@50:95 over
-  the per-timestamp samples (one image per sample, boxes in network-input pixels, no filtering).
-  Computed with pycocotools' semantics (:func:`evstream.train.coco_map.coco_map`), not
-  Ultralytics' interpolation.
+* ``sample_mAP50`` / ``sample_mAP``: the number SpikeYOLO reports, mAP@50 and mAP@50:95 over the
+  per-timestamp samples (one image per sample, boxes in network-input pixels, no filtering) with
+  its Ultralytics validator's semantics (:func:`evstream.train.yolo_map.ultralytics_map`; a
+  perfect detector scores 0.995); ``sample_coco_mAP50`` / ``sample_coco_mAP``: the same samples
+  with pycocotools' semantics (:func:`evstream.train.coco_map.coco_map`).
 * ``prophesee_mAP50`` / ``prophesee_mAP``: the Prophesee Gen1 protocol (:mod:`evstream.train.gen1_eval`:
   first 0.5 s skipped, diagonal >= 30 px, sides >= 10 px on ground truth and detections, one image
   per ground-truth timestamp, detections within ±50 ms), on sensor pixels; -1 when the filter
@@ -31,6 +32,7 @@ from evstream.nets.spike_yolo.nms import non_max_suppression
 from evstream.snn.profiler import SpikeProfiler
 from evstream.train.coco_map import Boxes, coco_map
 from evstream.train.gen1_eval import evaluate_gen1
+from evstream.train.yolo_map import ultralytics_map
 
 __all__ = ["DETECTION_DTYPE", "Gen1Task", "to_sensor_detections"]
 
@@ -130,8 +132,9 @@ class Gen1Task:
                     np.concatenate([r.classes.cpu().numpy() for r in results]).astype(np.int64),
                     _xywh(np.concatenate([r.boxes.cpu().double().numpy().reshape(-1, 4) for r in results])),
                     np.concatenate([r.scores.cpu().double().numpy() for r in results]))
-        m = coco_map(gt, det)
-        return {"sample_mAP50": m["mAP50"], "sample_mAP": m["mAP"]}
+        yolo, coco = ultralytics_map(gt, det), coco_map(gt, det)
+        return {"sample_mAP50": yolo["mAP50"], "sample_mAP": yolo["mAP"], "sample_coco_mAP50": coco["mAP50"],
+                "sample_coco_mAP": coco["mAP"]}
 
     @staticmethod
     def _prophesee_map(dataset: Gen1Detection, results) -> dict[str, float]:
