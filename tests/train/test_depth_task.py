@@ -114,21 +114,33 @@ def test_task_on_the_synthetic_recording():
         MvsecTask(RECORDING, net="resnet")
 
 
+@pytest.mark.slow
 def test_two_sample_overfit_drives_the_loss_near_zero():
+    """Two scenes, a near box (3 events per bin) on a far background (0.5): the loss falls below 1.5 % of its start.
+
+    The depth must be readable from the events. The former target, a row ramp over pure noise, asks a
+    conv net for the image row (only padding knows it) and stalls at 2-5 % (base width 16 to 4). Binary
+    spikes leave ~0.01 of log-depth pixel noise: ~0.95 % at step 200 here, 0.4 % for a ReLU copy.
+    """
     gen = torch.Generator().manual_seed(0)
-    h, w = 16, 24
-    x = torch.poisson(torch.rand(2, 3, 2, h, w, generator=gen) * 2, generator=gen).cumsum(1).transpose(0, 1)
-    target = torch.linspace(0.2, 0.9, h).view(1, 1, h, 1).expand(2, 1, h, w).clone()
-    target[1] = target[1].flip(1)
+    h, w, steps = 16, 24, 200
+    near = torch.zeros(2, 1, h, w, dtype=torch.bool)
+    near[0, :, 3:11, 4:14] = True
+    near[1, :, 6:15, 10:21] = True
+    rate = torch.where(near, 3.0, 0.5).expand(3, 2, 2, h, w).contiguous()
+    x = torch.poisson(rate, generator=gen).cumsum(0)  # the cumulative stack [T=3, B=2, 2, H, W]
+    target = torch.where(near, 0.3, 0.8)
     torch.manual_seed(0)
-    net = spiking_depth_unet(time_steps=3, base_channels=4, stages=2, bottleneck_blocks=1)
+    net = spiking_depth_unet(time_steps=3, base_channels=16, stages=2, bottleneck_blocks=1)
     optimizer = torch.optim.Adam(net.parameters(), lr=1e-2)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
     losses = []
-    for _ in range(100):
+    for _ in range(steps):
         loss = e2depth_loss(net(x).depth, target)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
+        schedule.step()
         losses.append(loss.item())
     assert losses[0] > 0.05
-    assert min(losses[-10:]) < 0.1 * losses[0]
+    assert min(losses[-10:]) < 0.015 * losses[0]
