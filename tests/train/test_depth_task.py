@@ -114,6 +114,21 @@ def test_task_on_the_synthetic_recording():
         MvsecTask(RECORDING, net="resnet")
 
 
+@pytest.mark.parametrize("net", ["spiking_depth_unet", "stereospike"])
+def test_export_gives_the_live_depth_model(tmp_path, net):
+    from evstream.nets.depth.live import load_bundled
+
+    task = MvsecTask(RECORDING, net=net, scenario="synthetic", time_steps=2, base_channels=4, stages=2)
+    model = task.build_model()
+    task.export(model, tmp_path / "depth_spiking_unet.pt", metrics={"mean_depth_error@10": 0.5})
+    live, window_us = load_bundled(tmp_path)
+    assert window_us == 50_000 and (live.d_max, live.alpha) == (40.0, ALPHA)
+    assert live.kind == ("cumulative" if net == "spiking_depth_unet" else "histogram")
+    assert live.n_time_bins == (2 if net == "spiking_depth_unet" else 1) and live.sensor_size == (346, 260, 2)
+    for key, value in model.state_dict().items():
+        torch.testing.assert_close(live.model.state_dict()[key], value)
+
+
 @pytest.mark.slow
 def test_two_sample_overfit_drives_the_loss_near_zero():
     """Two scenes, a near box (3 events per bin) on a far background (0.5): the loss falls below 1.5 % of its start.

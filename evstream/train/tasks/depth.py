@@ -15,6 +15,7 @@ from torch import nn
 
 from evstream.datasets.mvsec import CumulativeWindow, HistogramWindow, MVSECDepth
 from evstream.nets.depth import DEPTH_NETS
+from evstream.nets.depth.live import save_bundled
 from evstream.train.depth_losses import E2DEPTH_GRAD_WEIGHT, STEREOSPIKE_GRAD_WEIGHT, e2depth_loss, stereospike_loss
 from evstream.train.depth_metrics import ALPHA, evaluate_depth, log_to_depth
 
@@ -75,12 +76,24 @@ class MvsecTask:
             return CumulativeWindow(self.time_steps)
         return HistogramWindow()
 
-    def build_model(self) -> nn.Module:
-        in_channels = 2 * len(self.cameras)
+    def net_options(self) -> dict:
+        """Keyword arguments of the network builder ``DEPTH_NETS[net]``."""
+        options = {"in_channels": 2 * len(self.cameras), "base_channels": self.base_channels}
         if self.net == "spiking_depth_unet":
-            return DEPTH_NETS[self.net](in_channels=in_channels, time_steps=self.time_steps,
-                                        base_channels=self.base_channels, stages=self.stages)
-        return DEPTH_NETS[self.net](in_channels=in_channels, base_channels=self.base_channels)
+            options.update(time_steps=self.time_steps, stages=self.stages)
+        return options
+
+    def build_model(self) -> nn.Module:
+        return DEPTH_NETS[self.net](**self.net_options())
+
+    def export(self, model: nn.Module, path: os.PathLike | str, metrics: dict | None = None) -> None:
+        """Write ``model`` as the live app's depth checkpoint (:func:`save_bundled`) with this task's recipe."""
+        representation = {"kind": "cumulative" if self.net == "spiking_depth_unet" else "histogram",
+                          "window_us": self.window_us, "sensor_size": list(MVSECDepth.sensor_size)}
+        if self.net == "spiking_depth_unet":
+            representation["n_time_bins"] = self.time_steps
+        save_bundled(path, model, builder=self.net, kwargs=self.net_options(), representation=representation,
+                     d_max=self.d_max, alpha=self.alpha, metrics=metrics or {})
 
     def datasets(self) -> tuple[MVSECDepth, MVSECDepth]:
         return tuple(MVSECDepth(self.data_dir, split, scenario=self.scenario, transform=self.representation,
