@@ -15,8 +15,7 @@ import numpy as np
 from evstream._jit import kernel
 from evstream.events import check_sensor_size
 from evstream.ops._events import contiguous_events
-from evstream.ops.frames import (STATUS_BAD_COORDINATE, event_status, frame_buffer, frame_slices,
-                                 raise_for_status)
+from evstream.ops.frames import event_status, frame_buffer, frame_slices, raise_for_status
 
 
 @kernel
@@ -25,28 +24,26 @@ def _time_surface_exponents(events, starts, ends, reference_times, tau, memory, 
 
     ``memory`` is a ``[C, H, W]`` float buffer filled with -inf; ``out`` is ``[F, C, H, W]``. The caller
     takes ``np.exp`` of ``out`` (numpy's vectorised exp, the one tonic uses, so the values are tonic's).
+    Returns the status of the first bad event (the caller raises).
     """
     last_channel = memory.shape[0] - 1
     height = memory.shape[1]
     width = memory.shape[2]
     flat_memory = memory.reshape(-1)
-    status = 0
     for f in range(starts.shape[0]):
         previous_t = events[starts[f]].t if ends[f] > starts[f] else 0
         for i in range(starts[f], ends[f]):
             e = events[i]
-            bad = event_status(e, previous_t, True, width, height)
+            status = event_status(e, previous_t, True, width, height)
+            if status:
+                return status
             previous_t = e.t
-            if bad:
-                status |= bad
-                if bad & STATUS_BAD_COORDINATE:
-                    continue
-            memory[min(e.p, last_channel), e.y, e.x] = e.t
+            flat_memory[(min(e.p, last_channel) * height + e.y) * width + e.x] = e.t
         reference = reference_times[f]
         exponents = out[f].reshape(-1)
         for k in range(flat_memory.shape[0]):
             exponents[k] = -(reference - flat_memory[k]) / tau
-    return status
+    return 0
 
 
 def to_time_surface(events: np.ndarray, sensor_size, dt: float, tau: float, overlap: float = 0,

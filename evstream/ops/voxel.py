@@ -14,7 +14,7 @@ import numpy as np
 from evstream._jit import kernel
 from evstream.events import check_sensor_size
 from evstream.ops._events import contiguous_events
-from evstream.ops.frames import STATUS_BAD_COORDINATE, event_status, frame_buffer, on_sensor, raise_for_status
+from evstream.ops.frames import event_status, frame_buffer, raise_for_status
 
 
 @kernel
@@ -38,43 +38,54 @@ def _first_in_bin(events, t0, span, n_bins, b):
 
 
 @kernel
-def _voxel_grid(events, bounds, out):
+def _weights(e, t0, span, n_bins):
+    """The left and right parts ``(2p - 1)(1 - d)`` and ``(2p - 1) d`` of event ``e``, in tonic's operations."""
+    position = _bin_position(e.t, t0, span, n_bins)
+    sign = 2.0 * e.p - 1.0
+    fraction = position - int(position)
+    return sign * (1.0 - fraction), sign * fraction
+
+
+@kernel
+def _voxel_grid(events, bounds, pixels, rights, out):
     """Add ``(2p - 1)(1 - d)`` to bin ``i`` and ``(2p - 1) d`` to bin ``i + 1``, where ``i + d = B (t - t0) / span``.
 
     ``out`` is ``[B, 1, H, W]`` float; ``bounds`` from :func:`_bin_bounds`. Plane b first takes the
-    left parts of bin b's events, then the right parts of bin b - 1's: tonic's summation order, one
-    plane in cache at a time. Returns a status like the counting kernel's.
+    left parts of bin b's events, then the right parts of bin b - 1's, saved in the scratch
+    ``pixels``/``rights [2, max events per bin]``: tonic's summation order, one plane in cache at a
+    time. Returns the status of the first bad event (the caller raises; the grid is then partial).
     """
     n_bins = out.shape[0]
     height = out.shape[2]
     width = out.shape[3]
+    planes = out.reshape(n_bins, height * width)
     t0 = events[0].t
     span = events[events.shape[0] - 1].t - t0
-    status = 0
+    saved = 0
     for b in range(n_bins):
-        previous_t = events[bounds[b]].t if bounds[b + 1] > bounds[b] else 0
-        for i in range(bounds[b], bounds[b + 1]):
+        now = b % 2
+        plane = planes[b]
+        begin = bounds[b]  # locals: the scratch stores could alias bounds
+        previous_t = events[begin].t if bounds[b + 1] > begin else 0
+        for i in range(begin, bounds[b + 1]):
             e = events[i]
-            bad = event_status(e, previous_t, True, width, height)
+            status = event_status(e, previous_t, True, width, height)
+            if status:
+                return status
             previous_t = e.t
-            if bad:
-                status |= bad
-                if bad & STATUS_BAD_COORDINATE:
-                    continue
-            position = _bin_position(e.t, t0, span, n_bins)
-            out[b, 0, e.y, e.x] += (2.0 * e.p - 1.0) * (1.0 - (position - int(position)))
-        if b == 0:
-            continue
-        for i in range(bounds[b - 1], bounds[b]):
-            e = events[i]
-            if on_sensor(e, width, height):
-                position = _bin_position(e.t, t0, span, n_bins)
-                out[b, 0, e.y, e.x] += (2.0 * e.p - 1.0) * (position - int(position))
-    return status
+            left, right = _weights(e, t0, span, n_bins)
+            pixel = e.y * width + e.x
+            plane[pixel] += left
+            pixels[now, i - begin] = pixel
+            rights[now, i - begin] = right
+        for j in range(saved):
+            plane[pixels[1 - now, j]] += rights[1 - now, j]
+        saved = bounds[b + 1] - begin
+    return 0
 
 
-TILE_SHIFT = 14
-"""Tiles of 2**14 pixels (128 KiB of float64) for the tiled kernel."""
+TILE_SHIFT = 13
+"""Tiles of 2**13 pixels (64 KiB of float64) for the tiled kernel."""
 DIRECT_MAX_PIXELS = 1 << 17
 """Planes up to this many pixels (1 MiB of float64, e.g. 346x260) use the direct kernel."""
 
@@ -90,69 +101,62 @@ def _bin_bounds(events, bounds):
 
 
 @kernel
-def _bucket_by_tile(events, begin, end, n_bins, width, height, starts, codes, positions):
+def _bucket_by_tile(events, begin, end, n_bins, width, height, starts, pixels, lefts, rights):
     """Stable counting sort of ``events[begin:end]`` by pixel tile (``(y W + x) >> TILE_SHIFT``).
 
-    Writes ``codes = 2 (y W + x) + p`` and the bin positions in tile order; tile k's entries are
-    ``starts[k]:starts[k + 1]``. Returns a counting-kernel status (bad events are left out).
+    Writes the pixels and the :func:`_weights` in tile order; tile k's entries are
+    ``starts[k]:starts[k + 1]``. Returns the status of the first bad event (then nothing is sorted).
     """
     t0 = events[0].t
     span = events[events.shape[0] - 1].t - t0
     starts[:] = 0
-    status = 0
     previous_t = events[begin].t if end > begin else 0
     for i in range(begin, end):
         e = events[i]
-        bad = event_status(e, previous_t, True, width, height)
+        status = event_status(e, previous_t, True, width, height)
+        if status:
+            return status
         previous_t = e.t
-        if bad:
-            status |= bad
-            if bad & STATUS_BAD_COORDINATE:
-                continue
         starts[((e.y * width + e.x) >> TILE_SHIFT) + 1] += 1
     for k in range(starts.shape[0] - 1):
         starts[k + 1] += starts[k]
     cursor = starts[:-1].copy()
     for i in range(begin, end):
         e = events[i]
-        if on_sensor(e, width, height):
-            pixel = e.y * width + e.x
-            j = cursor[pixel >> TILE_SHIFT]
-            codes[j] = 2 * pixel + e.p
-            positions[j] = _bin_position(e.t, t0, span, n_bins)
-            cursor[pixel >> TILE_SHIFT] = j + 1
-    return status
+        pixel = e.y * width + e.x
+        j = cursor[pixel >> TILE_SHIFT]
+        pixels[j] = pixel
+        lefts[j], rights[j] = _weights(e, t0, span, n_bins)
+        cursor[pixel >> TILE_SHIFT] = j + 1
+    return 0
 
 
 @kernel
-def _voxel_grid_tiled(events, bounds, starts, codes, positions, out):
+def _voxel_grid_tiled(events, bounds, starts, pixels, lefts, rights, out):
     """:func:`_voxel_grid` for large planes: each bin's events are first sorted by tile (stably), then
     plane b takes, tile by tile, the left parts of bin b and the right parts of bin b - 1 (the same
     per-pixel order, so the same sums), with each tile in cache. Scratch: ``starts [2, tiles + 1]``,
-    ``codes``/``positions`` ``[2, max events per bin]``.
+    ``pixels``/``lefts``/``rights`` ``[2, max events per bin]``.
     """
     n_bins = out.shape[0]
     height = out.shape[2]
     width = out.shape[3]
     planes = out.reshape(n_bins, height * width)
-    status = 0
     for b in range(n_bins):
         now = b % 2
-        status |= _bucket_by_tile(events, bounds[b], bounds[b + 1], n_bins, width, height, starts[now], codes[now],
-                                  positions[now])
+        status = _bucket_by_tile(events, bounds[b], bounds[b + 1], n_bins, width, height, starts[now], pixels[now],
+                                 lefts[now], rights[now])
+        if status:
+            return status
         plane = planes[b]
         before = 1 - now
         for k in range(starts.shape[1] - 1):
             for j in range(starts[now, k], starts[now, k + 1]):
-                code = codes[now, j]
-                position = positions[now, j]
-                plane[code >> 1] += (2.0 * (code & 1) - 1.0) * (1.0 - (position - int(position)))
+                plane[pixels[now, j]] += lefts[now, j]
             if b > 0:
                 for j in range(starts[before, k], starts[before, k + 1]):
-                    code = codes[before, j]
-                    position = positions[before, j]
-                    plane[code >> 1] += (2.0 * (code & 1) - 1.0) * (position - int(position))
-    return status
+                    plane[pixels[before, j]] += rights[before, j]
+    return 0
 
 
 def to_voxel_grid(events: np.ndarray, sensor_size, n_time_bins: int, out: np.ndarray | None = None) -> np.ndarray:
@@ -183,13 +187,14 @@ def to_voxel_grid(events: np.ndarray, sensor_size, n_time_bins: int, out: np.nda
         return grid
     bounds = np.empty(int(n_time_bins) + 1, np.int64)
     _bin_bounds(events, bounds)
+    longest = int(np.diff(bounds).max())
+    pixels, rights = np.empty((2, longest), np.int32), np.empty((2, longest))
     if height * width <= DIRECT_MAX_PIXELS:
-        raise_for_status(_voxel_grid(events, bounds, grid), "to_voxel_grid")
+        status = _voxel_grid(events, bounds, pixels, rights, grid)
     else:
-        longest = int(np.diff(bounds).max())
         starts = np.zeros((2, ((height * width - 1) >> TILE_SHIFT) + 2), np.int64)
-        codes, positions = np.empty((2, longest), np.int32), np.empty((2, longest), np.float64)
-        raise_for_status(_voxel_grid_tiled(events, bounds, starts, codes, positions, grid), "to_voxel_grid")
+        status = _voxel_grid_tiled(events, bounds, starts, pixels, np.empty((2, longest)), rights, grid)
+    raise_for_status(status, "to_voxel_grid")
     return grid
 
 

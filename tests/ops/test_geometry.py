@@ -96,3 +96,23 @@ def test_empty_batches_chunks_and_input_untouched(op):
     np.testing.assert_array_equal(np.concatenate([op(b) for b in np.split(events, [7, 1000, 1000, 4321])]), whole)
     np.testing.assert_array_equal(op(events[::2]), op(events[::2].copy()))
     np.testing.assert_array_equal(events, before)
+
+
+@pytest.mark.parametrize("op", [lambda e, out: crop(e, (100, 40, 64, 48), out=out),
+                                lambda e, out: translate(e, SIZE, -5, 7, out=out),
+                                lambda e, out: flip_ud(e, SIZE, out=out), lambda e, out: downsample(e, (3, 5), out=out),
+                                lambda e, out: merge_polarities(e, out=out)])
+def test_reused_out_buffer(events, op):
+    out = np.empty(len(events) + 3, EVENT_DTYPE)
+    result = op(events, out)
+    assert result.base is out
+    np.testing.assert_array_equal(result, op(events, None))
+    with pytest.raises(ValueError, match="at least"):
+        op(events, out[:10])
+
+
+def test_downsample_large_factors():
+    events = synthetic_events(2000, seed=5)
+    events["x"][:3] = [65535, 65534, 0]
+    for factor in (7, 65535, 65536, 1 << 20):
+        np.testing.assert_array_equal(downsample(events, factor)["x"], events["x"].astype(np.int64) // factor)
