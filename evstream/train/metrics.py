@@ -86,7 +86,11 @@ def spike_stats(model: nn.Module, batches: Batches, device: torch.device | str =
     with torch.no_grad(), SpikeProfiler(model) as profiler:
         for x, _ in batches:
             model(x.to(device))
-    report = profiler.report()
+    return profile_summary(profiler.report())
+
+
+def profile_summary(report: dict) -> dict[str, float]:
+    """The :func:`spike_stats` numbers of a :meth:`SpikeProfiler.report`."""
     neurons = report["neurons"].values()
     rate = sum(r["firing_rate"] for r in neurons) / max(len(neurons), 1)
     return {"firing_rate": rate, "energy_uj": report["energy_pj"] / 1e6, "ann_energy_uj": report["ann_energy_pj"] / 1e6,

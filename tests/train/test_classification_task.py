@@ -174,9 +174,12 @@ def test_evaluate_discard_sweep_and_spike_stats(gesture_root):
     loader = torch.utils.data.DataLoader(test, batch_size=6)
     model = task.build_model()
     result = task.evaluate(model, loader, torch.device("cpu"))
-    assert set(result) == {"top1", "top1_clip", "vote"} and all(0 <= v <= 1 for v in result.values())
+    assert set(result) == {"top1", "top1_clip", "vote", "firing_rate", "energy_uj", "ann_energy_uj"}
+    assert all(0 <= result[k] <= 1 for k in ("top1", "top1_clip", "vote"))
     rows = task.discard_sweep(model, loader, thresholds=(0.0, 1.01))
     assert [r["kept"] for r in rows] == [1.0, 0.0]
     assert rows[0]["top1"] == pytest.approx(result["top1_clip"])
     stats = task.spike_stats(model, loader)
     assert 0 < stats["firing_rate"] < 1 and 0 < stats["energy_uj"] < stats["ann_energy_uj"]
+    for key in ("firing_rate", "energy_uj", "ann_energy_uj"):  # evaluate profiles the same clips
+        assert result[key] == pytest.approx(stats[key])

@@ -26,7 +26,8 @@ from evstream.nets import build
 from evstream.nets.live_classifier import WindowRecipe, save_classifier
 from evstream.ops.tasnn import tasnn_clip_starts, to_tasnn_frames
 from evstream.train.losses import early_exit_loss, rate_mse_loss, tet_loss, trt_loss, tssd_loss
-from evstream.train.metrics import clip_metrics, discard_sweep, spike_stats
+from evstream.snn.profiler import SpikeProfiler
+from evstream.train.metrics import clip_metrics, discard_sweep, profile_summary, spike_stats
 
 __all__ = ["ClipWindows", "Cifar10DvsTask", "FrameStack", "GestureTask", "NCaltech101Task", "RandomWindow"]
 
@@ -239,16 +240,19 @@ class _ClassificationTask:
             yield _time_first(x.flatten(0, 1), device), labels, b, k
 
     def evaluate(self, model: nn.Module, loader, device: torch.device) -> dict[str, float]:
-        """Top-1 per sample (scores summed over clips), per clip, and TA-SNN's vote over a test loader."""
+        """Top-1 per sample (scores summed over clips), per clip, TA-SNN's vote, and the firing rate and
+        energy per clip (:class:`SpikeProfiler`) over a test loader."""
         model.eval()
         scores, labels = [], []
-        with torch.no_grad():
+        with torch.no_grad(), SpikeProfiler(model) as profiler:
             for x, y, b, k in self._clip_batches(loader, device):
                 scores.append(_scores(model(x)).float().cpu().view(b, k, -1))
                 labels.append(y)
         if not scores:
             return {"top1": 0.0, "top1_clip": 0.0, "vote": 0.0}
-        return clip_metrics(torch.cat(scores), torch.cat(labels))
+        spikes = profile_summary(profiler.report())
+        return {**clip_metrics(torch.cat(scores), torch.cat(labels)), "firing_rate": spikes["firing_rate"],
+                "energy_uj": spikes["energy_uj"], "ann_energy_uj": spikes["ann_energy_uj"]}
 
     def discard_sweep(self, model: nn.Module, loader, thresholds: Sequence[float] = (0.0, 0.1, 0.3, 0.5, 0.7, 0.9),
                       device: torch.device | str = "cpu") -> list[dict[str, float]]:
