@@ -4,7 +4,7 @@ A paced source emits random events at a fixed rate in 1 ms batches on the sensor
 model; the pipeline runs the model on its windows. Prints p50/p99 latency, the windows
 processed and dropped, and the sustained input rate, for each model and rate.
 
-    python benchmarks/bench_live.py [--seconds 5] [--rates 0.5e6,2e6,5e6] [--tasks gesture,detection]
+    python benchmarks/bench_live.py [--seconds 10] [--rates 0.5e6,2e6,5e6] [--tasks gesture,detection]
 
 Goal (issue 9): p99 <= 50 ms at 2 M events/s with the gesture model on 2 cores. Run with
 GLIBC_TUNABLES=glibc.malloc.mmap_threshold=4294967295:glibc.malloc.trim_threshold=17179869184
@@ -60,7 +60,7 @@ class RateSource(EventSource):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--rates", default="0.5e6,2e6,5e6")
     parser.add_argument("--tasks", default="gesture,detection")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (leave a core for I/O and the GUI)")
@@ -75,6 +75,8 @@ def main() -> None:
             continue
         for rate in (float(r) for r in args.rates.split(",")):
             source = RateSource(rate, SENSORS[task], args.seconds)
+            for k in range(3):  # warm-up: numba compilation and first-call allocations are not latency
+                model(np.concatenate(source.pool[k * 100:(k + 1) * 100]))
             pipeline = Pipeline(source, window_us=window_us, model=model)
             start = time.monotonic()
             with pipeline:
