@@ -122,9 +122,15 @@ def _pure_inference(x_seq: torch.Tensor, v: torch.Tensor, k: Decay, p: LIFParams
     """Out-of-place no-grad loop for ``torch.compile``: no surrogate, no autograd bookkeeping.
 
     Same formula as the in-place eager loop (Inductor may round differently in the last
-    bit). In the generated code the T steps, the spike stack, an eval BN before and a
-    pooling after land in one kernel per layer, beside the conv (an external kernel on CPU).
+    bit). On CPU, Inductor lays conv outputs out channels_last, so feature maps
+    ``[T, B, C, H, W]`` are stepped and concatenated in that memory format: the T steps, an
+    eval BN before and the spike writes become one vectorised pass and a following pool
+    reads contiguous channels (``torch.stack`` would write NCHW, adding transposing passes).
     """
+    channels_last = x_seq.ndim == 5 and x_seq.device.type == "cpu"
+    if channels_last:
+        x_seq = x_seq.flatten(0, 1).contiguous(memory_format=torch.channels_last).unflatten(0, x_seq.shape[:2])
+        v = v.contiguous(memory_format=torch.channels_last)
     vr = 0.0 if p.v_reset is None else p.v_reset
     keep = 1.0 - k
     spikes = []
@@ -137,6 +143,8 @@ def _pure_inference(x_seq: torch.Tensor, v: torch.Tensor, k: Decay, p: LIFParams
         s = fire.to(h.dtype)
         v = h - s * p.v_threshold if p.v_reset is None else torch.where(fire, vr, h)
         spikes.append(s)
+    if channels_last:  # a 4-D cat keeps the format; stack (5-D) would not
+        return torch.cat(spikes).unflatten(0, x_seq.shape[:2]), v
     return torch.stack(spikes), v
 
 

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from evstream.snn import LIF, LIFCell, LIFParams, LIFState, lif_multi_step, lif_step
+from evstream.snn import LIF, LIFCell, LIFParams, LIFState, SeqConv2d, lif_multi_step, lif_step
 
 sj_neuron = pytest.importorskip("spikingjelly.activation_based.neuron")
 sj_surrogate = pytest.importorskip("spikingjelly.activation_based.surrogate")
@@ -110,16 +110,17 @@ def test_repr_shows_hyperparameters():
     assert "tau=3.0" in repr(LIF(tau=3.0)) and "v_reset=None" in repr(LIF(v_reset=None))
 
 
+@pytest.mark.parametrize("shape", [(5, 2, 6), (5, 2, 3, 4, 4)])  # the 5-D case runs channels_last
 @pytest.mark.parametrize("cfg", CONFIGS)
-def test_compile_branch_equals_eager_inference(cfg, monkeypatch):
-    x = torch.randn(5, 2, 6, generator=torch.Generator().manual_seed(11)) + 0.5
+def test_compile_branch_equals_eager_inference(cfg, shape, monkeypatch):
+    x = torch.randn(shape, generator=torch.Generator().manual_seed(11)) + 0.5
     with torch.no_grad():
         eager, eager_state = LIF(**cfg)(x)
         monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)
         pure, pure_state = LIF(**cfg)(x)
+    assert pure.shape == eager.shape and pure_state.v.shape == eager_state.v.shape
     torch.testing.assert_close(pure, eager, rtol=0, atol=0)
     torch.testing.assert_close(pure_state.v, eager_state.v, rtol=0, atol=1e-6)
-
 
 
 @pytest.mark.parametrize("compiling", [False, True])
@@ -136,3 +137,18 @@ def test_inference_loops_hand_case(v_reset, final_v, compiling, monkeypatch):
     torch.testing.assert_close(state.v, torch.tensor(final_v), rtol=0, atol=1e-6)
     if v_reset is not None:
         assert state.v[1] == torch.tensor(v_reset)  # exactly V_reset in float32
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")  # Inductor's import
+def test_torch_compile_equals_eager_with_channels_last_spikes():
+    conv, lif = SeqConv2d(2, 8, 3, padding=1).eval(), LIF(tau=2.0, detach_reset=True)
+    def net(x):
+        return lif(conv(x))
+    x = torch.rand(3, 2, 2, 8, 8, generator=torch.Generator().manual_seed(5)) * 3.0
+    with torch.inference_mode():
+        eager, eager_state = net(x)
+        compiled, compiled_state = torch.compile(net, dynamic=False)(x)
+    torch.testing.assert_close(compiled, eager, rtol=0, atol=0)
+    torch.testing.assert_close(compiled_state.v, eager_state.v, rtol=0, atol=1e-6)
+    assert compiled.flatten(0, 1).is_contiguous(memory_format=torch.channels_last)
