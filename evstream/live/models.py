@@ -1,15 +1,13 @@
 """The bundled models for the live loop, by task, each rebuilt from its checkpoint's recipe.
 
 A loader returns ``(model, window_us)``: ``model`` maps a window of events to a
-:mod:`evstream.live.outputs` value, ``window_us`` is the span of events it was trained on.
+:mod:`evstream.outputs` value, ``window_us`` is the span of events it was trained on.
 A task whose checkpoint is missing runs with events only, and says why.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-
-from evstream.live.outputs import Classification, DepthMap, Detections
 
 MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 
@@ -20,7 +18,7 @@ def _gesture(models_dir: Path, device: str):
     path = models_dir / "gesture_tasnn.pt"
     if not path.exists():
         raise FileNotFoundError(path)
-    model = LiveClassifier.from_checkpoint(path, device=device, output_type=Classification)
+    model = LiveClassifier.from_checkpoint(path, device=device)
     return model, model.recipe.window_us
 
 
@@ -30,14 +28,14 @@ def _detection(models_dir: Path, device: str):
     path = models_dir / "detector_spikeyolo.pt"
     if not path.exists():
         raise FileNotFoundError(path)
-    model = SpikeYOLODetector.from_checkpoint(path, device=device, output_type=Detections)
+    model = SpikeYOLODetector.from_checkpoint(path, device=device)
     return model, model.recipe.window_us
 
 
 def _depth(models_dir: Path, device: str):
     from evstream.nets.depth.live import load_bundled
 
-    return load_bundled(models_dir, device, output_type=DepthMap)
+    return load_bundled(models_dir, device)
 
 
 LIVE_MODELS = {"gesture": _gesture, "detection": _detection, "depth": _depth}

@@ -4,36 +4,25 @@ A :class:`WindowRecipe` turns the window into the frames the net was trained on:
 ``dt_us`` ending at the window's last event (TA-SNN frames, models.md §2.3). A bundled checkpoint
 (:func:`save_classifier`) stores the recipe, the builder name and options, the class names and the
 measured metrics, so :meth:`LiveClassifier.from_checkpoint` rebuilds the exact preprocessing.
-
-Outputs are built by ``output_type(probabilities, names, firing_rate)``: pass
-``evstream.live.outputs.Classification`` from the live layer (nets/ sits below live/ and does not
-import it); the default is the field-compatible :class:`ClassScores`.
+Each call returns an :class:`evstream.outputs.Classification`.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 from torch import nn
 
 from evstream.nets.registry import build
+from evstream.outputs import Classification
 from evstream.ops.tasnn import to_tasnn_frames
-from evstream.snn.profiler import NEURON_TYPES
+from evstream.snn.profiler import SpikeRate
 
-__all__ = ["ClassScores", "LiveClassifier", "WindowRecipe", "load_classifier", "save_classifier"]
-
-
-class ClassScores(NamedTuple):
-    """Class probabilities ``[C]``, class names and the window's mean firing rate."""
-
-    probabilities: np.ndarray
-    names: tuple[str, ...]
-    firing_rate: float | None = None
+__all__ = ["LiveClassifier", "WindowRecipe", "load_classifier", "save_classifier"]
 
 
 @dataclass(frozen=True)
@@ -79,7 +68,7 @@ def _probabilities(output) -> torch.Tensor:
 
 
 class LiveClassifier:
-    """Callable ``events -> output_type(probabilities, names, firing_rate)`` for the live pipeline.
+    """Callable ``events -> Classification(probabilities, names, firing_rate)`` for the live pipeline.
 
     Args:
         model: a classification net taking ``[T, 1, C, H, W]`` (rates, or an output with ``.logits``).
@@ -88,7 +77,6 @@ class LiveClassifier:
         carry_state: continue the neurons from the previous window (needs ``model.run(x, state)``);
             False starts every window at rest.
         device: where to run.
-        output_type: result constructor (``evstream.live.outputs.Classification`` in the live app).
 
     Example:
         >>> clf = LiveClassifier.from_checkpoint("models/gesture_tasnn.pt")  # doctest: +SKIP
@@ -96,21 +84,14 @@ class LiveClassifier:
     """
 
     def __init__(self, model: nn.Module, recipe: WindowRecipe, names: Sequence[str], *, carry_state: bool = False,
-                 device: torch.device | str = "cpu", output_type: Callable[..., Any] = ClassScores):
+                 device: torch.device | str = "cpu"):
         if carry_state and not hasattr(model, "run"):
             raise ValueError(f"carry_state needs a net with run(x, state); {type(model).__name__} has none")
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
-        self.recipe, self.names, self.carry_state, self.output_type = recipe, tuple(names), carry_state, output_type
+        self.recipe, self.names, self.carry_state = recipe, tuple(names), carry_state
         self.state = None
-        self._spikes = [0.0, 0]
-        self._handles = [m.register_forward_hook(self._count) for m in self.model.modules()
-                         if isinstance(m, NEURON_TYPES)]
-
-    def _count(self, module, inputs, output) -> None:
-        spikes = output[0] if isinstance(output, tuple) else output
-        self._spikes[0] += float(spikes.detach().float().sum())
-        self._spikes[1] += spikes.numel()
+        self.spike_rate = SpikeRate(self.model)
 
     def reset(self) -> None:
         """Forget the carried neuron state (next window starts at rest)."""
@@ -120,26 +101,23 @@ class LiveClassifier:
         """The net's input for a window: ``[T, 1, 2, H', W']`` on the device."""
         return torch.from_numpy(self.recipe(events)).unsqueeze(1).to(self.device)
 
-    def __call__(self, events: np.ndarray):
+    def __call__(self, events: np.ndarray) -> Classification:
         x = self.frames(events)
-        self._spikes = [0.0, 0]
+        self.spike_rate.reset()
         with torch.no_grad():
             if self.carry_state:
                 result = self.model.run(x, self.state)
                 self.state, output = result.state, result.rates
             else:
                 output = self.model(x)
-        rate = self._spikes[0] / self._spikes[1] if self._spikes[1] else None
-        return self.output_type(_probabilities(output).cpu().numpy(), self.names, rate)
+        return Classification(_probabilities(output).cpu().numpy(), self.names, self.spike_rate.value)
 
     @classmethod
     def from_checkpoint(cls, path: os.PathLike | str, *, carry_state: bool = False,
-                        device: torch.device | str = "cpu", output_type: Callable[..., Any] = ClassScores
-                        ) -> LiveClassifier:
+                        device: torch.device | str = "cpu") -> LiveClassifier:
         """Rebuild net, recipe and names from a :func:`save_classifier` file."""
         model, info = load_classifier(path)
-        return cls(model, WindowRecipe(**info["recipe"]), info["names"], carry_state=carry_state, device=device,
-                   output_type=output_type)
+        return cls(model, WindowRecipe(**info["recipe"]), info["names"], carry_state=carry_state, device=device)
 
 
 def save_classifier(path: os.PathLike | str, model: nn.Module, *, net: str, net_options: dict, recipe: WindowRecipe,

@@ -24,7 +24,7 @@ from evstream.snn.ilif import ILIF, ILIFCell
 from evstream.snn.lif import LIF, LIFCell
 from evstream.snn.plif import PLIF, PLIFCell
 
-__all__ = ["E_AC_PJ", "E_MAC_PJ", "NEURON_TYPES", "SpikeProfiler", "format_report"]
+__all__ = ["E_AC_PJ", "E_MAC_PJ", "NEURON_TYPES", "SpikeProfiler", "SpikeRate", "format_report"]
 
 E_AC_PJ = 0.9
 E_MAC_PJ = 4.6
@@ -36,6 +36,33 @@ def _macs(module: nn.Module, out: torch.Tensor) -> int:
     if isinstance(module, nn.Linear):
         return out.numel() * module.in_features
     return out.numel() * (module.in_channels // module.groups) * math.prod(module.kernel_size)
+
+
+class SpikeRate:
+    """Mean spike value of a model's neurons over the forward calls since :meth:`reset` (the live
+    wrappers' per-window firing rate; :class:`SpikeProfiler` gives the per-layer detail).
+
+    Args:
+        model: the network; hooks stay on it for the meter's lifetime.
+        types: the neuron module types whose outputs are spikes.
+    """
+
+    def __init__(self, model: nn.Module, types: tuple[type, ...] = NEURON_TYPES):
+        self._total, self._count = 0.0, 0
+        self._handles = [m.register_forward_hook(self._add) for m in model.modules() if isinstance(m, types)]
+
+    def _add(self, module, inputs, output) -> None:
+        spikes = output[0] if isinstance(output, tuple) else output
+        self._total += float(spikes.detach().float().sum())
+        self._count += spikes.numel()
+
+    def reset(self) -> None:
+        self._total, self._count = 0.0, 0
+
+    @property
+    def value(self) -> float | None:
+        """The mean spike value, or None when no neuron ran."""
+        return self._total / self._count if self._count else None
 
 
 class SpikeProfiler:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from evstream.live.outputs import Classification, DepthMap, Detections
+from evstream.outputs import Classification, DepthMap, Detections
 from evstream.live.pipeline import PipelineStats, WindowResult
 from evstream.viz.render import EventImage, class_bars, depth_rgb, draw_boxes
 

@@ -13,7 +13,7 @@ import numpy as np
 import pyqtgraph as pg
 from pyqtgraph.Qt import QtCore, QtWidgets
 
-from evstream.live.outputs import Classification, DepthMap, Detections
+from evstream.outputs import Classification, DepthMap, Detections
 from evstream.live.pipeline import Pipeline
 from evstream.live.replay import FileReplaySource
 from evstream.viz.render import EventImage

@@ -7,7 +7,8 @@ import torch
 from evstream import EVENT_DTYPE
 from evstream.nets import (ATTENTIONS, BUILDERS, PLACEMENTS, SSNN, TemporalTransformer, build, masnn_gesture,
                            register, ssnn_gesture, tasnn_cifar10dvs, tasnn_gesture)
-from evstream.nets.live_classifier import ClassScores, LiveClassifier, WindowRecipe, load_classifier, save_classifier
+from evstream.nets.live_classifier import LiveClassifier, WindowRecipe, load_classifier, save_classifier
+from evstream.outputs import Classification
 from evstream.snn import ASA, TCSA, BICLabLIF, TemporalAttention
 
 G = torch.Generator().manual_seed(6)
@@ -202,7 +203,7 @@ def test_live_classifier_probabilities_state_and_checkpoint(tmp_path):
     names = tuple(f"c{i}" for i in range(11))
     clf = LiveClassifier(net, recipe, names)
     out = clf(window_events())
-    assert isinstance(out, ClassScores) and out.names == names
+    assert isinstance(out, Classification) and out.names == names
     assert out.probabilities.shape == (11,) and out.probabilities.sum() == pytest.approx(1.0, abs=1e-6)
     assert 0.0 <= out.firing_rate <= 1.0
     assert clf(np.zeros(0, EVENT_DTYPE)).probabilities.sum() == pytest.approx(1.0, abs=1e-6)
@@ -220,7 +221,7 @@ def test_live_classifier_probabilities_state_and_checkpoint(tmp_path):
                     names=names, metrics={"top1": 0.5})
     loaded, info = load_classifier(path)
     assert info["metrics"] == {"top1": 0.5} and info["names"] == list(names)
-    again = LiveClassifier.from_checkpoint(path, output_type=dict.fromkeys)
+    again = LiveClassifier.from_checkpoint(path)
     np.testing.assert_allclose(LiveClassifier(loaded, recipe, names)(window_events()).probabilities,
                                out.probabilities)
     assert again.recipe == recipe

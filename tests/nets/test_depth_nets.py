@@ -106,7 +106,8 @@ def test_live_depth_from_a_checkpoint(tmp_path):
     import numpy as np
 
     from evstream import EVENT_DTYPE
-    from evstream.nets.depth.live import CHECKPOINT, DepthEstimate, load_bundled, save_bundled
+    from evstream.nets.depth.live import CHECKPOINT, load_bundled, save_bundled
+    from evstream.outputs import DepthMap
 
     with pytest.raises(FileNotFoundError, match=CHECKPOINT):
         load_bundled(tmp_path)
@@ -123,7 +124,7 @@ def test_live_depth_from_a_checkpoint(tmp_path):
     assert window_us == 50_000 and x.shape == (2, 2, 260, 346)
     assert x[-1].sum() == 2  # the window [10_001, 60_001) holds the last two events
     out = live(events)
-    assert isinstance(out, DepthEstimate) and out.depth_m.shape == (260, 346) and out.d_max == 40.0
+    assert isinstance(out, DepthMap) and out.depth_m.shape == (260, 346) and out.d_max == 40.0
     assert np.all((out.depth_m > 40.0 * np.exp(-3.70378)) & (out.depth_m < 40.0))
     assert 0.0 <= out.firing_rate <= 1.0
     with torch.no_grad():

@@ -23,7 +23,6 @@ from evstream.nets.spike_yolo.blocks import (
 )
 from evstream.nets.spike_yolo.head import decode, dfl_expectation, dist_to_xyxy, make_anchors
 from evstream.nets.spike_yolo.live import (
-    BoxDetections,
     DetectionRecipe,
     SpikeYOLODetector,
     load_detector,
@@ -32,6 +31,7 @@ from evstream.nets.spike_yolo.live import (
 from evstream.nets.spike_yolo.loss import DetectionLoss, TaskAlignedAssigner, bbox_ciou, dfl_loss
 from evstream.nets.spike_yolo.model import Scale, SpikeYOLO
 from evstream.nets.spike_yolo.nms import batched_nms, box_iou, nms, non_max_suppression
+from evstream.outputs import Detections
 from evstream.snn.ilif import ILIFParams
 from evstream.train.coco_map import Boxes, coco_map
 
@@ -381,7 +381,7 @@ def test_live_detector_maps_boxes_to_sensor_pixels(tmp_path):
     events["x"], events["y"], events["t"], events["p"] = np.arange(50), 12, np.arange(50) * 100, 1
     detector = SpikeYOLODetector.from_checkpoint(path, conf_threshold=0.0, max_det=5)
     out = detector(events)
-    assert isinstance(out, BoxDetections) and out.names == ("car", "pedestrian")
+    assert isinstance(out, Detections) and out.names == ("car", "pedestrian")
     assert out.boxes_xyxy.shape == (5, 4) and out.scores.shape == (5,) and out.classes.shape == (5,)
     assert (out.boxes_xyxy >= 0).all()
     assert (out.boxes_xyxy[:, [0, 2]] <= 64).all() and (out.boxes_xyxy[:, [1, 3]] <= 24).all()

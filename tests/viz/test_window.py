@@ -14,7 +14,7 @@ pg = pytest.importorskip("pyqtgraph")
 from pyqtgraph.Qt import QtCore, QtWidgets  # noqa: E402
 
 from evstream import make_events  # noqa: E402
-from evstream.live.outputs import Classification, Detections  # noqa: E402
+from evstream.outputs import Classification, Detections  # noqa: E402
 from evstream.live.pipeline import Pipeline  # noqa: E402
 from evstream.live.source import EventSource  # noqa: E402
 from evstream.viz.window import LiveWindow  # noqa: E402

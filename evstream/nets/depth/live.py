@@ -3,18 +3,13 @@
 The checkpoint is a dict with ``builder`` (a :data:`~evstream.nets.depth.DEPTH_NETS` name), ``kwargs``
 (its keyword arguments), ``model`` (the state dict), ``representation`` (``kind`` "cumulative" or
 "histogram", ``n_time_bins``, ``window_us``, ``sensor_size``), ``d_max``, ``alpha`` and ``metrics``.
-
-Outputs are built by ``output_type(depth_m, d_max, firing_rate)``: pass
-``evstream.live.outputs.DepthMap`` from the live layer (nets/ sits below live/); the default is the
-field-compatible :class:`DepthEstimate`.
+Each call returns an :class:`evstream.outputs.DepthMap`.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -23,30 +18,22 @@ from torch import nn
 from evstream.nets.depth import DEPTH_NETS
 from evstream.nets.depth.stereospike import IF
 from evstream.ops.depth_repr import to_cumulative_stack, to_stereospike_histogram
-from evstream.snn.profiler import NEURON_TYPES
+from evstream.outputs import DepthMap
+from evstream.snn.profiler import NEURON_TYPES, SpikeRate
 
-__all__ = ["CHECKPOINT", "DepthEstimate", "LiveDepth", "load_bundled", "save_bundled"]
+__all__ = ["CHECKPOINT", "LiveDepth", "load_bundled", "save_bundled"]
 
 CHECKPOINT = "depth_spiking_unet.pt"
 
 
-class DepthEstimate(NamedTuple):
-    """Metric depth ``[H, W]`` in metres, the range to colour it with, and the mean firing rate."""
-
-    depth_m: np.ndarray
-    d_max: float
-    firing_rate: float | None = None
-
-
 class LiveDepth:
-    """Events of one window -> ``output_type(depth_m, d_max, firing_rate)`` with a depth network and its recipe.
+    """Events of one window -> ``DepthMap(depth_m, d_max, firing_rate)`` with a depth network and its recipe.
 
     Args:
         model: a depth network (returns a ``DepthPrediction`` in normalised log depth).
         representation: the checkpoint's ``representation`` dict.
         d_max, alpha: the log-depth normalisation the network was trained with.
         device: where the network runs.
-        output_type: result constructor (``evstream.live.outputs.DepthMap`` in the live app).
 
     Returns (``__call__``):
         The depth ``[H, W]`` (metres) of the window ``[t_last + 1 - window_us, t_last + 1)``, and the
@@ -58,8 +45,7 @@ class LiveDepth:
         (260, 346)
     """
 
-    def __init__(self, model: nn.Module, representation: dict, d_max: float, alpha: float, device="cpu",
-                 output_type: Callable[..., Any] = DepthEstimate):
+    def __init__(self, model: nn.Module, representation: dict, d_max: float, alpha: float, device="cpu"):
         kind = representation.get("kind")
         if kind not in ("cumulative", "histogram"):
             raise ValueError(f"unknown representation kind {kind!r} (cumulative, histogram)")
@@ -67,16 +53,8 @@ class LiveDepth:
         self.window_us = int(representation["window_us"])
         self.n_time_bins = int(representation.get("n_time_bins", 1))
         self.sensor_size = tuple(representation["sensor_size"])
-        self.d_max, self.alpha, self.output_type = float(d_max), float(alpha), output_type
-        self._spikes = [0.0, 0]
-        for m in self.model.modules():
-            if isinstance(m, (*NEURON_TYPES, IF)):
-                m.register_forward_hook(self._count)
-
-    def _count(self, module, inputs, output) -> None:
-        spikes = output[0] if isinstance(output, tuple) else output
-        self._spikes[0] += float(spikes.detach().float().sum())
-        self._spikes[1] += spikes.numel()
+        self.d_max, self.alpha = float(d_max), float(alpha)
+        self.spike_rate = SpikeRate(self.model, (*NEURON_TYPES, IF))
 
     def representation(self, events: np.ndarray) -> np.ndarray:
         """The network input ``[T, C, H, W]`` of a window of events (empty windows give zeros)."""
@@ -86,17 +64,15 @@ class LiveDepth:
         return to_stereospike_histogram(events, self.sensor_size, end, self.window_us)[np.newaxis]
 
     @torch.no_grad()
-    def __call__(self, events: np.ndarray):
+    def __call__(self, events: np.ndarray) -> DepthMap:
         x = torch.from_numpy(self.representation(events)).to(self.device).unsqueeze(1)
-        self._spikes = [0.0, 0]
+        self.spike_rate.reset()
         log_depth = self.model(x).depth[0, 0].double().cpu().numpy()
         depth = self.d_max * np.exp(self.alpha * (log_depth - 1.0))
-        rate = self._spikes[0] / self._spikes[1] if self._spikes[1] else None
-        return self.output_type(depth.astype(np.float32), self.d_max, rate)
+        return DepthMap(depth.astype(np.float32), self.d_max, self.spike_rate.value)
 
 
-def load_bundled(models_dir: os.PathLike | str, device="cpu", *,
-                 output_type: Callable[..., Any] = DepthEstimate) -> tuple[LiveDepth, int]:
+def load_bundled(models_dir: os.PathLike | str, device="cpu") -> tuple[LiveDepth, int]:
     """``(LiveDepth, window_us)`` from ``<models_dir>/depth_spiking_unet.pt``; FileNotFoundError if absent."""
     path = Path(models_dir) / CHECKPOINT
     if not path.exists():
@@ -104,8 +80,7 @@ def load_bundled(models_dir: os.PathLike | str, device="cpu", *,
     state = torch.load(path, map_location="cpu", weights_only=False)
     model = DEPTH_NETS[state["builder"]](**state["kwargs"])
     model.load_state_dict(state["model"])
-    live = LiveDepth(model.to(device), state["representation"], state["d_max"], state["alpha"], device,
-                     output_type=output_type)
+    live = LiveDepth(model.to(device), state["representation"], state["d_max"], state["alpha"], device)
     return live, live.window_us
 
 

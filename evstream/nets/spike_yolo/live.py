@@ -3,18 +3,14 @@
 The window's last 250 ms (``window_us``) ending at its last event become SpikeYOLO's input
 (:func:`evstream.ops.to_spikeyolo_input`, T bins, letterbox), the net predicts, class-aware NMS
 keeps at most ``max_det`` boxes, and the boxes are mapped back to sensor pixels (xyxy).
-
-Outputs are built by ``output_type(boxes_xyxy, classes, scores, names, firing_rate)``: pass
-``evstream.live.outputs.Detections`` from the live layer (nets/ sits below live/); the default is
-the field-compatible :class:`BoxDetections`.
+Each call returns an :class:`evstream.outputs.Detections`.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -22,20 +18,11 @@ from torch import nn
 
 from evstream.nets.spike_yolo.model import spike_yolo
 from evstream.nets.spike_yolo.nms import non_max_suppression
+from evstream.outputs import Detections
 from evstream.ops.spikeyolo_input import letterbox_geometry, to_spikeyolo_input
-from evstream.snn.profiler import NEURON_TYPES
+from evstream.snn.profiler import SpikeRate
 
-__all__ = ["BoxDetections", "DetectionRecipe", "SpikeYOLODetector", "load_detector", "save_detector"]
-
-
-class BoxDetections(NamedTuple):
-    """Boxes ``[N, 4]`` (xyxy, sensor pixels), class indices, scores, class names, mean firing rate."""
-
-    boxes_xyxy: np.ndarray
-    classes: np.ndarray
-    scores: np.ndarray
-    names: tuple[str, ...]
-    firing_rate: float | None = None
+__all__ = ["DetectionRecipe", "SpikeYOLODetector", "load_detector", "save_detector"]
 
 
 @dataclass(frozen=True)
@@ -61,13 +48,13 @@ class DetectionRecipe:
 
 
 class SpikeYOLODetector:
-    """Callable ``events -> output_type(boxes_xyxy, classes, scores, names, firing_rate)``.
+    """Callable ``events -> Detections(boxes_xyxy, classes, scores, names, firing_rate)``.
 
     Args:
         model: a :class:`~evstream.nets.spike_yolo.SpikeYOLO` (fused or not).
         recipe: the :class:`DetectionRecipe` it was trained with. names: class names.
         conf_threshold, iou_threshold, max_det: NMS settings (0.25, 0.7, 300).
-        device: where to run. output_type: result constructor.
+        device: where to run.
 
     Example:
         >>> det = SpikeYOLODetector.from_checkpoint("models/detector_spikeyolo.pt")  # doctest: +SKIP
@@ -76,24 +63,17 @@ class SpikeYOLODetector:
 
     def __init__(self, model: nn.Module, recipe: DetectionRecipe, names: Sequence[str], *,
                  conf_threshold: float = 0.25, iou_threshold: float = 0.7, max_det: int = 300,
-                 device: torch.device | str = "cpu", output_type: Callable[..., Any] = BoxDetections):
+                 device: torch.device | str = "cpu"):
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
-        self.recipe, self.names, self.output_type = recipe, tuple(names), output_type
+        self.recipe, self.names = recipe, tuple(names)
         self.conf_threshold, self.iou_threshold, self.max_det = conf_threshold, iou_threshold, max_det
         self.letterbox = letterbox_geometry(recipe.sensor_size, recipe.imgsz)
-        self._spikes = [0.0, 0]
-        self._handles = [m.register_forward_hook(self._count) for m in self.model.modules()
-                         if isinstance(m, NEURON_TYPES)]
+        self.spike_rate = SpikeRate(self.model)
 
-    def _count(self, module, inputs, output) -> None:
-        spikes = output[0] if isinstance(output, tuple) else output
-        self._spikes[0] += float(spikes.detach().float().sum())
-        self._spikes[1] += spikes.numel()
-
-    def __call__(self, events: np.ndarray, end_us: int | None = None):
+    def __call__(self, events: np.ndarray, end_us: int | None = None) -> Detections:
         x = torch.from_numpy(self.recipe(events, end_us)).unsqueeze(1).to(self.device)
-        self._spikes = [0.0, 0]
+        self.spike_rate.reset()
         with torch.no_grad():
             boxes, scores = self.model.predict(x)
             result = non_max_suppression(boxes, scores, conf_threshold=self.conf_threshold,
@@ -101,16 +81,15 @@ class SpikeYOLODetector:
         width, height = self.recipe.sensor_size[:2]
         xyxy = self.letterbox.boxes_to_sensor(result.boxes.cpu().double().numpy().reshape(-1, 4))
         xyxy = np.clip(xyxy, 0, [width, height, width, height]).astype(np.float32)
-        rate = self._spikes[0] / self._spikes[1] if self._spikes[1] else None
-        return self.output_type(xyxy, result.classes.cpu().numpy(), result.scores.cpu().numpy(), self.names, rate)
+        return Detections(xyxy, result.classes.cpu().numpy(), result.scores.cpu().numpy(), self.names,
+                          self.spike_rate.value)
 
     @classmethod
     def from_checkpoint(cls, path: os.PathLike | str, *, device: torch.device | str = "cpu",
-                        output_type: Callable[..., Any] = BoxDetections, **nms) -> SpikeYOLODetector:
+                        **nms) -> SpikeYOLODetector:
         """Rebuild net (fused for inference), recipe and names from a :func:`save_detector` file."""
         model, info = load_detector(path)
-        return cls(model.fuse(), DetectionRecipe(**info["recipe"]), info["names"], device=device,
-                   output_type=output_type, **nms)
+        return cls(model.fuse(), DetectionRecipe(**info["recipe"]), info["names"], device=device, **nms)
 
 
 def save_detector(path: os.PathLike | str, model: nn.Module, *, net_options: dict, recipe: DetectionRecipe,

@@ -1,4 +1,8 @@
-"""What a live model returns for a window: typed outputs the viewer knows how to draw."""
+"""What a live model returns for a window: typed outputs the viewer knows how to draw.
+
+They sit at the bottom of the package so the nets' live wrappers (``nets/``) return them and the
+viewer (``viz/``) draws them without either importing the other.
+"""
 
 from __future__ import annotations
 
