@@ -75,8 +75,9 @@ def main() -> None:
             continue
         for rate in (float(r) for r in args.rates.split(",")):
             source = RateSource(rate, SENSORS[task], args.seconds)
-            for k in range(3):  # warm-up: numba compilation and first-call allocations are not latency
-                model(np.concatenate(source.pool[k * 100:(k + 1) * 100]))
+            window = np.concatenate(source.pool[:min(window_us // 1000, 1000)])
+            for _ in range(3):  # warm-up on full windows: numba compilation and first allocations are not latency
+                model(window)
             pipeline = Pipeline(source, window_us=window_us, model=model)
             start = time.monotonic()
             with pipeline:
