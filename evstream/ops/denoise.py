@@ -15,18 +15,21 @@ import math
 import numpy as np
 
 from evstream._jit import kernel
-from evstream.ops._time_table import OLD, TimeTable, TimeTableFilter, check_window, relative_time
+from evstream.ops._time_table import OLD, REBASE_AT, TimeTable, TimeTableFilter, check_window, rebase
 
 
 @kernel
 def _denoise_kernel(events, table, base, limit, width, height, out):
     n = 0
+    base_t = base[0]
     for i in range(events.shape[0]):
         x = np.int64(events[i].x)
         y = np.int64(events[i].y)
         if x >= width or y >= height:
             return -(i + 1)
-        t = relative_time(table, base, events[i].t)
+        t = events[i].t - base_t
+        if t > REBASE_AT:
+            base_t, t = rebase(table, base, t), 0
         # neighbour t' supports when t - t' < limit, i.e. t' > t - limit: compared in int32
         since = np.int32(max(t - limit, OLD))
         up, row, down = table[y], table[y + 1], table[y + 2]
@@ -81,12 +84,15 @@ def denoise(events: np.ndarray, sensor_size, filter_time: float = 10_000) -> np.
 @kernel
 def _background_activity_kernel(events, table, base, duration, width, height, out):
     n = 0
+    base_t = base[0]
     for i in range(events.shape[0]):
         x = np.int64(events[i].x)
         y = np.int64(events[i].y)
         if x >= width or y >= height:
             return -(i + 1)
-        t = relative_time(table, base, events[i].t)
+        t = events[i].t - base_t
+        if t > REBASE_AT:
+            base_t, t = rebase(table, base, t), 0
         since = np.int32(max(t - duration, OLD))
         up, row, down = table[y], table[y + 1], table[y + 2]
         if ((up[x] > since) | (up[x + 1] > since) | (up[x + 2] > since) | (row[x] > since) | (row[x + 2] > since)

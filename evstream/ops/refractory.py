@@ -7,18 +7,21 @@ import math
 import numpy as np
 
 from evstream._jit import kernel
-from evstream.ops._time_table import OLD, TimeTable, TimeTableFilter, check_window, relative_time
+from evstream.ops._time_table import OLD, REBASE_AT, TimeTable, TimeTableFilter, check_window, rebase
 
 
 @kernel
 def _refractory_kernel(events, table, base, limit, width, height, out):
     n = 0
+    base_t = base[0]
     for i in range(events.shape[0]):
         x = np.int64(events[i].x)
         y = np.int64(events[i].y)
         if x >= width or y >= height:
             return -(i + 1)
-        t = relative_time(table, base, events[i].t)
+        t = events[i].t - base_t
+        if t > REBASE_AT:
+            base_t, t = rebase(table, base, t), 0
         # kept when t - t_previous > limit, i.e. t_previous < t - limit: compared in int32
         if table[y + 1, x + 1] < np.int32(max(t - limit, OLD)):
             out[n] = events[i]
