@@ -46,7 +46,9 @@ def to_cumulative_stack(events: np.ndarray, sensor_size, n_time_bins: int, start
     edges = start + np.arange(int(n_time_bins) + 1, dtype=np.int64) * (end - start) // int(n_time_bins)
     bounds = search_times(events, edges)
     count_into(events, bounds[:-1], bounds[1:], stack, True, "to_cumulative_stack")
-    return np.cumsum(stack, axis=0, out=stack)
+    for k in range(1, len(stack)):  # in place, frame by frame: np.cumsum(axis=0) strides across frames
+        stack[k] += stack[k - 1]
+    return stack
 
 
 def to_stereospike_histogram(events: np.ndarray, sensor_size, end_time: int, window_us: int = 50_000,
