@@ -23,6 +23,17 @@ def load_reference(path: Path) -> np.ndarray:
     return out
 
 
+@pytest.fixture
+def one_torch_thread():
+    """Small nets on a shared 2-core machine: one torch thread avoids oversubscription."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def shared() -> Path:
     if not SHARED.is_dir():

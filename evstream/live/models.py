@@ -2,7 +2,7 @@
 
 A loader returns ``(model, window_us)``: ``model`` maps a window of events to a
 :mod:`evstream.outputs` value, ``window_us`` is the span of events it was trained on.
-A task whose checkpoint is missing runs with events only, and says why.
+A task whose checkpoint is missing (``FileNotFoundError`` naming it) runs with events only, and says why.
 """
 
 from __future__ import annotations
@@ -15,20 +15,14 @@ MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 def _gesture(models_dir: Path, device: str):
     from evstream.nets.live_classifier import LiveClassifier
 
-    path = models_dir / "gesture_tasnn.pt"
-    if not path.exists():
-        raise FileNotFoundError(path)
-    model = LiveClassifier.from_checkpoint(path, device=device)
+    model = LiveClassifier.from_checkpoint(models_dir / "gesture_tasnn.pt", device=device)
     return model, model.recipe.window_us
 
 
 def _detection(models_dir: Path, device: str):
     from evstream.nets.spike_yolo.live import SpikeYOLODetector
 
-    path = models_dir / "detector_spikeyolo.pt"
-    if not path.exists():
-        raise FileNotFoundError(path)
-    model = SpikeYOLODetector.from_checkpoint(path, device=device)
+    model = SpikeYOLODetector.from_checkpoint(models_dir / "detector_spikeyolo.pt", device=device)
     return model, model.recipe.window_us
 
 

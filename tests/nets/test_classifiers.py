@@ -15,13 +15,10 @@ G = torch.Generator().manual_seed(6)
 
 
 @pytest.fixture(autouse=True)
-def one_thread_no_grad():
-    """Small nets: one thread avoids oversubscription on shared CPUs; no autograd needed."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+def no_grad(one_torch_thread):
+    """Small nets on one thread; no autograd needed."""
     with torch.no_grad():
         yield
-    torch.set_num_threads(threads)
 
 
 def n_params(module) -> int:

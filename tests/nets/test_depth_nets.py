@@ -11,13 +11,7 @@ from evstream.nets.depth.blocks import resize_to
 from evstream.nets.depth.stereospike import IF
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small tensors on a shared 2-core machine run faster on one thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_table_names_builders():

@@ -16,13 +16,7 @@ from evstream.train.tasks.classification import ClipWindows, FrameStack, Gesture
 from evstream.train.trainer import TrainConfig, Trainer
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small nets: one thread avoids oversubscription on shared CPUs."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -20,13 +20,7 @@ RECORDING = Path(__file__).resolve().parents[2] / "recordings" / "mvsec_depth"
 NAN = float("nan")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small tensors on a shared 2-core machine run faster on one thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _ramp(h=8, w=8):
