@@ -22,10 +22,6 @@ from evstream.ops._events import contiguous_events
 
 STATUS_BAD_COORDINATE = 1
 STATUS_UNSORTED = 2
-DIRECT_MAX_BYTES = 2 << 20
-"""Frames up to 2 MiB (e.g. 346x260x2 in int16 or float64) are counted directly, larger ones by tiles."""
-TILE_BYTES_SHIFT = 17
-"""Tiles of 128 KiB of output for the tiled counting kernel."""
 
 
 @kernel
@@ -62,9 +58,10 @@ def _count_ranges(events, starts, ends, check_sorted, out):
     width = out.shape[3]
     status = 0
     for f in range(starts.shape[0]):
-        previous_t = events[starts[f]].t if ends[f] > starts[f] else 0
-        for i in range(starts[f], ends[f]):
-            e = events[i]
+        part = events[starts[f]:ends[f]]  # indices from 0: no negative-index wraparound per event
+        previous_t = part[0].t if part.shape[0] else 0
+        for i in range(part.shape[0]):
+            e = part[i]
             bad = event_status(e, previous_t, check_sorted, width, height)
             previous_t = e.t
             if bad:
@@ -72,44 +69,6 @@ def _count_ranges(events, starts, ends, check_sorted, out):
                 if bad & STATUS_BAD_COORDINATE:
                     continue
             out[f, min(e.p, last_channel), e.y, e.x] += 1
-    return status
-
-
-@kernel
-def _count_ranges_tiled(events, starts, ends, check_sorted, tile_shift, tile_starts, cells, out):
-    """:func:`_count_ranges` for frames larger than the cache: each slice's events are first sorted by
-    tile (``cell >> tile_shift`` of the flat ``[C, H, W]`` frame), then counted tile by tile.
-
-    Scratch: ``tile_starts [tiles + 1]`` int64, ``cells [max slice length]`` int32.
-    """
-    last_channel = out.shape[1] - 1
-    height = out.shape[2]
-    width = out.shape[3]
-    frames = out.reshape(out.shape[0], -1)
-    status = 0
-    for f in range(starts.shape[0]):
-        tile_starts[:] = 0
-        previous_t = events[starts[f]].t if ends[f] > starts[f] else 0
-        for i in range(starts[f], ends[f]):
-            e = events[i]
-            bad = event_status(e, previous_t, check_sorted, width, height)
-            previous_t = e.t
-            if bad:
-                status |= bad
-                if bad & STATUS_BAD_COORDINATE:
-                    continue
-            tile_starts[(((min(e.p, last_channel) * height + e.y) * width + e.x) >> tile_shift) + 1] += 1
-        for k in range(tile_starts.shape[0] - 1):
-            tile_starts[k + 1] += tile_starts[k]
-        for i in range(starts[f], ends[f]):
-            e = events[i]
-            if on_sensor(e, width, height):
-                cell = (min(e.p, last_channel) * height + e.y) * width + e.x
-                cells[tile_starts[cell >> tile_shift]] = cell
-                tile_starts[cell >> tile_shift] += 1
-        frame = frames[f]
-        for j in range(tile_starts[tile_starts.shape[0] - 1]):
-            frame[cells[j]] += 1
     return status
 
 
@@ -153,32 +112,24 @@ def raise_for_status(status: int, where: str) -> None:
         raise ValueError(f"{where}: events must be sorted by t")
 
 
-def frame_buffer(shape: tuple[int, ...], dtype, out: np.ndarray | None, where: str) -> np.ndarray:
-    """A zeroed output buffer: ``out`` after checking its shape and contiguity, else a new array."""
+def frame_buffer(shape: tuple[int, ...], dtype, out: np.ndarray | None, where: str,
+                 zeroed: bool = True) -> np.ndarray:
+    """An output buffer: ``out`` after checking its shape and contiguity, else a new array; zeroed unless
+    ``zeroed=False`` (for kernels that write every element)."""
     if out is None:
-        return np.zeros(shape, dtype=dtype)
+        return np.zeros(shape, dtype=dtype) if zeroed else np.empty(shape, dtype=dtype)
     if out.shape != tuple(shape) or not out.flags.c_contiguous:
         raise ValueError(f"{where}: out must be a C-contiguous array of shape {tuple(shape)}, got {out.shape}")
-    out.fill(0)
+    if zeroed:
+        out.fill(0)
     return out
 
 
 def count_into(events: np.ndarray, starts, ends, out: np.ndarray, check_sorted: bool, where: str) -> np.ndarray:
-    """Run the counting kernel over index slices ``[starts[f], ends[f])`` into ``out`` and check its status.
-
-    Frames over ``DIRECT_MAX_BYTES`` go through the tiled kernel (2-3x faster at 1280x720 here).
-    """
+    """Run the counting kernel over index slices ``[starts[f], ends[f])`` into ``out`` and check its status."""
     starts = np.ascontiguousarray(starts, dtype=np.int64)
     ends = np.ascontiguousarray(ends, dtype=np.int64)
-    frame_bytes = out[0].nbytes if len(out) else 0
-    if frame_bytes <= DIRECT_MAX_BYTES or not len(starts):
-        raise_for_status(_count_ranges(events, starts, ends, check_sorted, out), where)
-        return out
-    tile_shift = TILE_BYTES_SHIFT - int(np.log2(out.itemsize))
-    tile_starts = np.empty(((out[0].size - 1) >> tile_shift) + 2, np.int64)
-    cells = np.empty(int(np.max(ends - starts, initial=0)), np.int32)
-    raise_for_status(_count_ranges_tiled(events, starts, ends, check_sorted, tile_shift, tile_starts, cells, out),
-                     where)
+    raise_for_status(_count_ranges(events, starts, ends, check_sorted, out), where)
     return out
 
 

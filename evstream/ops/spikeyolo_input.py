@@ -31,9 +31,10 @@ def _last_polarity(events, bounds, out):
     width = out.shape[2]
     status = 0
     for k in range(out.shape[0]):
-        previous_t = events[bounds[k]].t if bounds[k + 1] > bounds[k] else 0
-        for i in range(bounds[k], bounds[k + 1]):
-            e = events[i]
+        part = events[bounds[k]:bounds[k + 1]]  # indices from 0: no negative-index wraparound per event
+        previous_t = part[0].t if part.shape[0] else 0
+        for i in range(part.shape[0]):
+            e = part[i]
             bad = event_status(e, previous_t, True, width, height)
             previous_t = e.t
             if bad:

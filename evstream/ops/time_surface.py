@@ -19,30 +19,30 @@ from evstream.ops.frames import event_status, frame_buffer, frame_slices, raise_
 
 
 @kernel
-def _time_surface_exponents(events, starts, ends, reference_times, tau, memory, out):
-    """Per slice: store each event's t in ``memory[p, y, x]``, then write ``-(t_ref - memory) / tau`` to ``out[f]``.
+def _time_surface_exponents(events, start, end, reference, tau, memory, out):
+    """Store the t of each event in ``events[start:end]`` in ``memory[p, y, x]``, then write
+    ``-(reference - memory) / tau`` to ``out``.
 
-    ``memory`` is a ``[C, H, W]`` float buffer filled with -inf; ``out`` is ``[F, C, H, W]``. The caller
-    takes ``np.exp`` of ``out`` (numpy's vectorised exp, the one tonic uses, so the values are tonic's).
-    Returns the status of the first bad event (the caller raises).
+    ``memory`` is a ``[C, H, W]`` float buffer (-inf where no event came yet), ``out`` one ``[C, H, W]``
+    surface. The caller takes ``np.exp`` of ``out`` (numpy's exp, the one tonic uses, so the values are
+    tonic's) while it is still in cache. Returns the status of the first bad event (the caller raises).
     """
     last_channel = memory.shape[0] - 1
     height = memory.shape[1]
     width = memory.shape[2]
     flat_memory = memory.reshape(-1)
-    for f in range(starts.shape[0]):
-        previous_t = events[starts[f]].t if ends[f] > starts[f] else 0
-        for i in range(starts[f], ends[f]):
-            e = events[i]
-            status = event_status(e, previous_t, True, width, height)
-            if status:
-                return status
-            previous_t = e.t
-            flat_memory[(min(e.p, last_channel) * height + e.y) * width + e.x] = e.t
-        reference = reference_times[f]
-        exponents = out[f].reshape(-1)
-        for k in range(flat_memory.shape[0]):
-            exponents[k] = -(reference - flat_memory[k]) / tau
+    part = events[start:end]  # indices from 0: no negative-index wraparound per event (1.2x)
+    previous_t = part[0].t if end > start else 0
+    for i in range(part.shape[0]):
+        e = part[i]
+        status = event_status(e, previous_t, True, width, height)
+        if status:
+            return status
+        previous_t = e.t
+        flat_memory[(min(e.p, last_channel) * height + e.y) * width + e.x] = e.t
+    exponents = out.reshape(-1)
+    for k in range(flat_memory.shape[0]):
+        exponents[k] = -(reference - flat_memory[k]) / tau
     return 0
 
 
@@ -68,14 +68,16 @@ def to_time_surface(events: np.ndarray, sensor_size, dt: float, tau: float, over
         raise ValueError(f"to_time_surface: dt and tau must be > 0, got dt={dt}, tau={tau}")
     events = contiguous_events(events, convert=True)
     starts, ends = frame_slices(events, time_window=dt, overlap=overlap, include_incomplete=include_incomplete)
-    surfaces = frame_buffer((len(starts), polarities, height, width), np.float64, out, "to_time_surface")
+    surfaces = frame_buffer((len(starts), polarities, height, width), np.float64, out, "to_time_surface",
+                            zeroed=not len(events))
     if len(events):
         first_t = events["t"][starts[0]]
         reference_times = (np.arange(1, len(starts) + 1) * dt + first_t).astype(np.float64)
         memory = np.full((polarities, height, width), -np.inf)
-        status = _time_surface_exponents(events, starts, ends, reference_times, float(tau), memory, surfaces)
-        raise_for_status(status, "to_time_surface")
-        np.exp(surfaces, out=surfaces)
+        for surface, start, end, reference in zip(surfaces, starts, ends, reference_times):
+            status = _time_surface_exponents(events, start, end, reference, float(tau), memory, surface)
+            raise_for_status(status, "to_time_surface")
+            np.exp(surface, out=surface)
     return surfaces
 
 

@@ -135,8 +135,8 @@ def test_search_times_equals_numpy_searchsorted():
     assert search_times(events, int(t[100])).shape == ()  # a scalar gives a scalar, as in numpy
 
 
-def test_tiled_counting_on_a_large_sensor_equals_tonic():
-    """1280x720x2 int16 frames are above DIRECT_MAX_BYTES: the tiled kernel, with overlapping slices."""
+def test_counting_on_a_large_sensor_equals_tonic():
+    """1280x720x2 frames (beyond L2) with overlapping slices, merged polarity and bad input."""
     events = synthetic_events(60_000, width=1280, height=720, seed=11)
     for mode in (dict(time_window=10_000, overlap=2_500, include_incomplete=True), dict(n_event_bins=3)):
         np.testing.assert_array_equal(to_frame(events, (1280, 720, 2), **mode),

@@ -72,8 +72,8 @@ def test_edge_cases():
     np.testing.assert_array_equal(ToVoxelGrid((346, 260, 2), 2)(events), out)
 
 
-def test_tiled_kernel_equals_tonic_on_a_large_sensor():
-    """640x480 is above DIRECT_MAX_PIXELS: the tiled kernel must give tonic's bits too."""
+def test_prefetching_kernel_equals_tonic_on_a_large_sensor():
+    """640x480 is above PREFETCH_MIN_PIXELS: the prefetching path must give tonic's bits too."""
     events = synthetic_events(50_000, width=640, height=480, seed=4)
     np.testing.assert_array_equal(to_voxel_grid(events, (640, 480, 2), 7), tonic_voxels(events, (640, 480, 2), 7))
     bad = events.copy()
