@@ -22,24 +22,28 @@ from evstream.ops.frames import STATUS_BAD_COORDINATE, event_status, frame_buffe
 
 @kernel
 def _count_downsampled(events, bounds, x_cells, y_cells, out):
-    """Add 1 at ``out[k, p, y_cells[y], x_cells[x]]`` for the events ``events[bounds[k]:bounds[k + 1]]``.
+    """Add 1 to cell ``y_cells[y] + x_cells[x]`` of ``out[k, p]`` for the events ``events[bounds[k]:bounds[k + 1]]``.
 
-    ``x_cells``/``y_cells`` map sensor coordinates to grid cells (``x // ds`` as a table, no division
-    per event). Returns a counting-kernel status.
+    ``x_cells``/``y_cells`` map sensor coordinates to the flat cell's column and row offset (``x // ds``
+    and ``(y // ds) W'`` as tables, no division per event). Returns a counting-kernel status.
     """
     status = 0
+    width = x_cells.shape[0]
+    height = y_cells.shape[0]
+    cells_per_polarity = out.shape[2] * out.shape[3]
     for k in range(out.shape[0]):
+        frame = out[k].reshape(-1)
         part = events[bounds[k]:bounds[k + 1]]  # indices from 0: no negative-index wraparound per event
         previous_t = part[0].t if part.shape[0] else 0
         for i in range(part.shape[0]):
             e = part[i]
-            bad = event_status(e, previous_t, True, x_cells.shape[0], y_cells.shape[0])
+            bad = event_status(e, previous_t, True, width, height)
             previous_t = e.t
             if bad:
                 status |= bad
                 if bad & STATUS_BAD_COORDINATE:
                     continue
-            out[k, e.p, y_cells[e.y], x_cells[e.x]] += 1
+            frame[np.int64(e.p) * cells_per_polarity + y_cells[e.y] + x_cells[e.x]] += 1
     return status
 
 
@@ -80,7 +84,7 @@ def to_tasnn_frames(events: np.ndarray, sensor_size, n_frames: int, dt_us: int, 
     if len(events):
         t0 = int(events["t"][0]) if start_time is None else int(start_time)
         bounds = search_times(events, t0 + np.arange(int(n_frames) + 1, dtype=np.int64) * int(dt_us))
-        x_cells, y_cells = np.arange(width) // int(ds), np.arange(height) // int(ds)
+        x_cells, y_cells = np.arange(width) // int(ds), np.arange(height) // int(ds) * grid[1]
         raise_for_status(_count_downsampled(events, bounds, x_cells, y_cells, frames), "to_tasnn_frames")
     if binarize:
         np.minimum(frames, 1, out=frames)
