@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from evstream._jit import kernel
+from evstream._jit import PREFETCH_AHEAD, PREFETCH_MIN_BYTES, inline_kernel, kernel, prefetch_for_write
 from evstream.events import check_sensor_size
 from evstream.ops._events import contiguous_events
 
@@ -45,22 +45,27 @@ def event_status(e, previous_t, check_sorted, width, height):
     return status
 
 
-@kernel
-def _count_ranges(events, starts, ends, check_sorted, out):
+@inline_kernel
+def _count_slices(events, starts, ends, check_sorted, lookahead, out):
     """Add 1 at ``out[f, min(p, C - 1), y, x]`` for every event in ``events[starts[f]:ends[f]]``.
 
     ``out`` is ``[F, C, H, W]`` (C = 1 merges polarities). Returns 0, or ``STATUS_BAD_COORDINATE`` when an
     event lies outside the frame (it is skipped), or ``STATUS_UNSORTED`` when ``check_sorted`` and the
-    timestamps inside a slice decrease.
+    timestamps inside a slice decrease. ``lookahead > 0`` prefetches the cell that many events ahead.
     """
-    last_channel = out.shape[1] - 1
+    channels = out.shape[1]
     height = out.shape[2]
     width = out.shape[3]
     status = 0
     for f in range(starts.shape[0]):
         part = events[starts[f]:ends[f]]  # indices from 0: no negative-index wraparound per event
-        previous_t = part[0].t if part.shape[0] else 0
-        for i in range(part.shape[0]):
+        count = part.shape[0]
+        previous_t = part[0].t if count else 0
+        for i in range(count):
+            if lookahead and i + lookahead < count:
+                ahead = part[i + lookahead]
+                channel = np.int64(min(ahead.p, channels - 1))
+                prefetch_for_write(out, ((f * channels + channel) * height + ahead.y) * width + ahead.x)
             e = part[i]
             bad = event_status(e, previous_t, check_sorted, width, height)
             previous_t = e.t
@@ -68,8 +73,20 @@ def _count_ranges(events, starts, ends, check_sorted, out):
                 status |= bad
                 if bad & STATUS_BAD_COORDINATE:
                     continue
-            out[f, min(e.p, last_channel), e.y, e.x] += 1
+            out[f, min(e.p, channels - 1), e.y, e.x] += 1
     return status
+
+
+@kernel
+def _count_ranges(events, starts, ends, check_sorted, out):
+    """:func:`_count_slices` without prefetching."""
+    return _count_slices(events, starts, ends, check_sorted, 0, out)
+
+
+@kernel
+def _count_ranges_prefetching(events, starts, ends, check_sorted, out):
+    """:func:`_count_slices` prefetching ``PREFETCH_AHEAD`` events ahead (frames beyond ``PREFETCH_MIN_BYTES``)."""
+    return _count_slices(events, starts, ends, check_sorted, PREFETCH_AHEAD, out)
 
 
 @kernel
@@ -129,7 +146,8 @@ def count_into(events: np.ndarray, starts, ends, out: np.ndarray, check_sorted: 
     """Run the counting kernel over index slices ``[starts[f], ends[f])`` into ``out`` and check its status."""
     starts = np.ascontiguousarray(starts, dtype=np.int64)
     ends = np.ascontiguousarray(ends, dtype=np.int64)
-    raise_for_status(_count_ranges(events, starts, ends, check_sorted, out), where)
+    count = _count_ranges_prefetching if len(out) and out[0].nbytes >= PREFETCH_MIN_BYTES else _count_ranges
+    raise_for_status(count(events, starts, ends, check_sorted, out), where)
     return out
 
 

@@ -7,6 +7,7 @@ import pytest
 import tonic.functional
 
 from evstream import EVENT_DTYPE
+from evstream._jit import PREFETCH_MIN_BYTES
 from evstream.ops import ToFrame, to_frame
 from evstream.ops.frames import search_times
 from tests.conftest import RECORDINGS, load_reference, synthetic_events
@@ -139,8 +140,11 @@ def test_counting_on_a_large_sensor_equals_tonic():
     """1280x720x2 frames (beyond L2) with overlapping slices, merged polarity and bad input."""
     events = synthetic_events(60_000, width=1280, height=720, seed=11)
     for mode in (dict(time_window=10_000, overlap=2_500, include_incomplete=True), dict(n_event_bins=3)):
-        np.testing.assert_array_equal(to_frame(events, (1280, 720, 2), **mode),
-                                      tonic_frames(events, (1280, 720, 2), **mode))
+        expected = tonic_frames(events, (1280, 720, 2), **mode)
+        np.testing.assert_array_equal(to_frame(events, (1280, 720, 2), **mode), expected)
+        wide = np.empty(expected.shape, np.float64)
+        assert wide[0].nbytes >= PREFETCH_MIN_BYTES  # the prefetching kernel
+        np.testing.assert_array_equal(to_frame(events, (1280, 720, 2), **mode, out=wide), expected)
     merged = events.copy()
     merged["p"] = 0
     np.testing.assert_array_equal(to_frame(merged, (1280, 720, 1), event_count=7_000),

@@ -72,15 +72,15 @@ def test_edge_cases():
     np.testing.assert_array_equal(ToVoxelGrid((346, 260, 2), 2)(events), out)
 
 
-def test_prefetching_kernel_equals_tonic_on_a_large_sensor():
-    """640x480 is above PREFETCH_MIN_PIXELS: the prefetching path must give tonic's bits too."""
-    events = synthetic_events(50_000, width=640, height=480, seed=4)
-    np.testing.assert_array_equal(to_voxel_grid(events, (640, 480, 2), 7), tonic_voxels(events, (640, 480, 2), 7))
+def test_voxel_grid_on_a_large_sensor_equals_tonic():
+    """1280x720 planes (beyond the cache the prefetching is for): tonic's bits, and bad input still raises."""
+    events = synthetic_events(50_000, width=1280, height=720, seed=4)
+    np.testing.assert_array_equal(to_voxel_grid(events, (1280, 720, 2), 7), tonic_voxels(events, (1280, 720, 2), 7))
     bad = events.copy()
-    bad["x"][100] = 640
+    bad["x"][100] = 1280
     with pytest.raises(ValueError, match="outside"):
-        to_voxel_grid(bad, (640, 480, 2), 7)
+        to_voxel_grid(bad, (1280, 720, 2), 7)
     swapped = events.copy()
     swapped[[500, 501]] = swapped[[501, 500]]
     with pytest.raises(ValueError, match="sorted"):
-        to_voxel_grid(swapped, (640, 480, 2), 7)
+        to_voxel_grid(swapped, (1280, 720, 2), 7)
