@@ -1,14 +1,16 @@
 """Stateless spatial operations: crop / ROI, translation, flips, integer downsampling, polarity merge.
 
-All are one kernel, a window test plus ``x' = (a * x + b) // f`` per axis, that writes the kept,
-remapped events to a new array or a reused ``out`` buffer (the input is never changed). Having no
-state, a stream is processed batch by batch with the same functions. The frozen dataclasses are thin
+All are one kernel: each axis has a lookup table giving every uint16 coordinate its new value, or -1
+when the event leaves the window (``x' = (a * x + b) // f`` inside ``[lo, hi)``); the kept, remapped
+events go to a new array or a reused ``out`` buffer (the input is never changed). Having no state,
+a stream is processed batch by batch with the same functions. The frozen dataclasses are thin
 transforms over them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -18,79 +20,70 @@ from evstream.ops._events import compacted, contiguous_events, raise_if_off_sens
 
 _ALL = (0, 2**16)
 """A window holding every uint16 coordinate."""
-RECIPROCAL_SHIFT = 40
-"""``v // f == (v * ceil(2**40 / f)) >> 40`` for ``0 <= v < 2**23``, ``f <= 2**17``: no division per event."""
 
 
 @kernel
-def _mapped(v, scale, offset, reciprocal):
-    """``(scale * v + offset) // f`` with ``reciprocal`` from :func:`_reciprocal` (no division)."""
-    return ((scale * v + offset) * reciprocal) >> RECIPROCAL_SHIFT
-
-
-@kernel
-def _remap_kernel(events, windows, x_map, y_map, merge, strict, out):
-    """Keep events with ``x0 <= x < x0 + w`` and ``y0 <= y < y0 + h`` (``windows = (x0, w, y0, h)``, w, h >= 0)
-    and write ``(a * x + b) // f`` to ``out``, in one branch-free pass.
-
-    ``x_map`` is ``(a, b, m)`` with ``m`` from :func:`_reciprocal` and ``a * x + b >= 0`` inside the window.
-    ``strict``: an event outside the window is an error (returns ``-(i + 1)``) instead of dropped.
-    Dropped events are written too, then overwritten (no branch to mispredict): ``out`` is as long as ``events``.
+def _remap_kernel(events, x_table, y_table, merge, out):
+    """Write every event with ``x_table[x]`` and ``y_table[y]`` as coordinates (polarity 0 if ``merge``) to
+    ``out``, keeping those where neither is -1. Branch-free: a dropped event is written too, then
+    overwritten, so ``out`` is as long as ``events``. Returns the number kept.
     """
-    x_low, x_width, y_low, y_height = np.uint64(windows[0]), np.uint64(windows[1]), np.uint64(windows[2]), \
-        np.uint64(windows[3])
     p_mask = 0 if merge else -1
     n = 0
     for i in range(events.shape[0]):
         e = events[i]
-        x = np.int64(e.x)
-        y = np.int64(e.y)
-        keep = (np.uint64(x) - x_low < x_width) & (np.uint64(y) - y_low < y_height)
-        if strict and not keep:
-            return -(i + 1)
+        x = x_table[e.x]
+        y = y_table[e.y]
         o = out[n]
-        o.x = _mapped(x, x_map[0], x_map[1], x_map[2])
-        o.y = _mapped(y, y_map[0], y_map[1], y_map[2])
+        o.x = x
+        o.y = y
         o.t = e.t
         o.p = e.p & p_mask
-        n += np.int64(keep)
+        n += np.int64((x | y) >= 0)
     return n
 
 
 @kernel
-def _map_every_kernel(events, windows, x_map, y_map, merge, out):
+def _map_every_kernel(events, x_table, y_table, merge, out):
     """:func:`_remap_kernel` for the ops that drop nothing (flips, downsampling, merge): event i goes to
-    ``out[i]`` and the window test only accumulates, so the loop has no exit and no moving output
-    index (1.2x faster). Returns 1 when some event lies outside the window (``out`` is then garbage).
+    ``out[i]`` and a -1 only accumulates, so the loop has no exit and no moving output index.
+    Returns 1 when some event maps to -1 (it lies off the sensor; ``out`` is then garbage).
     """
-    x_low, x_width, y_low, y_height = np.uint64(windows[0]), np.uint64(windows[1]), np.uint64(windows[2]), \
-        np.uint64(windows[3])
     p_mask = 0 if merge else -1
     outside = 0
     for i in range(events.shape[0]):
         e = events[i]
-        x = np.int64(e.x)
-        y = np.int64(e.y)
-        outside |= (np.uint64(x) - x_low >= x_width) | (np.uint64(y) - y_low >= y_height)
+        x = x_table[e.x]
+        y = y_table[e.y]
+        outside |= np.int64((x | y) < 0)
         o = out[i]
-        o.x = _mapped(x, x_map[0], x_map[1], x_map[2])
-        o.y = _mapped(y, y_map[0], y_map[1], y_map[2])
+        o.x = x
+        o.y = y
         o.t = e.t
         o.p = e.p & p_mask
     return outside
 
 
-def _reciprocal(factor: int) -> int:
-    """The multiplier of :data:`RECIPROCAL_SHIFT` for ``// factor`` (a factor over 2**17 maps any uint16 to 0)."""
-    return -(-(1 << RECIPROCAL_SHIFT) // min(factor, 1 << 17))
+@lru_cache(maxsize=64)
+def _axis_table(window: tuple[int, int], scale: int, offset: int, factor: int) -> np.ndarray:
+    """int32 ``table[v] = (scale * v + offset) // factor`` for ``lo <= v < hi`` (``window = (lo, hi)``), else -1.
+
+    Cached and read-only: the live loop applies the same op to every batch.
+    """
+    low, high = max(window[0], 0), min(max(window[1], 0), 2**16)
+    table = np.full(2**16, -1, np.int32)
+    if low < high:
+        table[low:high] = (scale * np.arange(low, high, dtype=np.int64) + offset) // factor
+    table.flags.writeable = False
+    return table
 
 
 def _remap(events, x_window=_ALL, y_window=_ALL, x_map=(1, 0, 1), y_map=(1, 0, 1), merge=False, strict=False,
            out=None) -> np.ndarray:
-    """Run :func:`_remap_kernel` with ``[lo, hi)`` windows and ``(a, b, f)`` maps, into ``out`` if given.
+    """Run the kernels with ``[lo, hi)`` windows and ``(a, b, f)`` maps, into ``out`` if given.
 
-    ``strict`` (an event outside the window is an error) suits the ops that never drop; they take the
-    faster :func:`_map_every_kernel`, and :func:`_remap_kernel` only names the bad event.
+    ``strict`` (an event outside the window is an error naming it) suits the ops that never drop;
+    they take the exit-free :func:`_map_every_kernel`.
     """
     events = contiguous_events(events)
     if out is None:
@@ -99,13 +92,15 @@ def _remap(events, x_window=_ALL, y_window=_ALL, x_map=(1, 0, 1), y_map=(1, 0, 1
         raise ValueError(f"out must be a C-contiguous 1-D EVENT_DTYPE array of at least {len(events)} events")
     else:
         buffer = out
-    windows = np.array([(low, max(high - low, 0)) for low, high in (x_window, y_window)], np.int64).reshape(-1)
-    maps = [np.array((a, b, _reciprocal(f)), np.int64) for a, b, f in (x_map, y_map)]
-    if strict and not _map_every_kernel(events, windows, *maps, merge, buffer):
-        n = len(events)
+    x_table = _axis_table(tuple(int(v) for v in x_window), *(int(v) for v in x_map))
+    y_table = _axis_table(tuple(int(v) for v in y_window), *(int(v) for v in y_map))
+    if not strict:
+        n = _remap_kernel(events, x_table, y_table, merge, buffer)
+    elif _map_every_kernel(events, x_table, y_table, merge, buffer):
+        first_bad = np.flatnonzero((x_table[events["x"]] < 0) | (y_table[events["y"]] < 0))[0]
+        raise_if_off_sensor(-(int(first_bad) + 1), events, x_window[1], y_window[1])
     else:
-        n = _remap_kernel(events, windows, *maps, merge, strict, buffer)
-    raise_if_off_sensor(n, events, x_window[1], y_window[1])
+        n = len(events)
     return compacted(buffer, n) if out is None else out[:n]
 
 
