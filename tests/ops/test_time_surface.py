@@ -42,3 +42,19 @@ def test_values_by_hand_and_edge_cases():
     with pytest.raises(ValueError, match="> 0"):
         to_time_surface(events, (2, 1, 2), dt=0, tau=5)
     np.testing.assert_array_equal(ToTimesurface((2, 1, 2), 100, 100, include_incomplete=True)(events), surfaces)
+
+
+def test_streams_longer_than_uint32_microseconds_equal_tonic():
+    """Over 2**32 µs (71 min) the pixel memory switches from uint32 to int64 times: still tonic's values."""
+    events = synthetic_events(2_000, width=8, height=6, seed=5)
+    events["t"] = np.sort(np.random.default_rng(5).integers(0, 3 * 2**32, len(events)))
+    kwargs = dict(dt=2**31, tau=2**30, include_incomplete=True)
+    np.testing.assert_array_equal(to_time_surface(events, (8, 6, 2), **kwargs),
+                                  tonic_surfaces(events, (8, 6, 2), **kwargs))
+
+
+def test_unsorted_times_raise_instead_of_wrapping_the_memory():
+    events = np.zeros(8, EVENT_DTYPE)
+    events["t"] = [0, 2**33, 10, 20, 30, 40, 50, 400]
+    with pytest.raises(ValueError, match="sorted"):
+        to_time_surface(events, (2, 1, 2), dt=100, tau=100, include_incomplete=True)
