@@ -14,7 +14,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from evstream._jit import kernel
+from evstream._jit import inline_kernel, kernel
 from evstream.events import EVENT_DTYPE, check_sensor_size
 from evstream.ops._events import compacted, contiguous_events, raise_if_off_sensor
 
@@ -22,46 +22,46 @@ _ALL = (0, 2**16)
 """A window holding every uint16 coordinate."""
 
 
-@kernel
-def _remap_kernel(events, x_table, y_table, merge, out):
-    """Write every event with ``x_table[x]`` and ``y_table[y]`` as coordinates (polarity 0 if ``merge``) to
-    ``out``, keeping those where neither is -1. Branch-free: a dropped event is written too, then
-    overwritten, so ``out`` is as long as ``events``. Returns the number kept.
+@inline_kernel
+def _remap_events(events, x_table, y_table, merge, drop, out):
+    """Write every event with ``x_table[x]`` and ``y_table[y]`` as coordinates (polarity 0 if ``merge``);
+    a -1 in either marks an event outside the window.
+
+    ``drop`` (crop, translate): keep the others at the head of ``out``, branch-free (a dropped event is
+    written too, then overwritten; ``out`` is as long as ``events``); returns how many are kept.
+    Otherwise (the ops that drop nothing) event i goes to ``out[i]`` and a -1 only accumulates, so the
+    loop has no moving output index (1.2-1.4x faster); returns 1 when some event is outside (``out``
+    is then garbage), else 0. Callers pass ``drop`` as a constant, which selects one loop.
     """
     p_mask = 0 if merge else -1
     n = 0
-    for i in range(events.shape[0]):
-        e = events[i]
-        x = x_table[e.x]
-        y = y_table[e.y]
-        o = out[n]
-        o.x = x
-        o.y = y
-        o.t = e.t
-        o.p = e.p & p_mask
-        n += np.int64((x | y) >= 0)
-    return n
-
-
-@kernel
-def _map_every_kernel(events, x_table, y_table, merge, out):
-    """:func:`_remap_kernel` for the ops that drop nothing (flips, downsampling, merge): event i goes to
-    ``out[i]`` and a -1 only accumulates, so the loop has no exit and no moving output index.
-    Returns 1 when some event maps to -1 (it lies off the sensor; ``out`` is then garbage).
-    """
-    p_mask = 0 if merge else -1
     outside = 0
     for i in range(events.shape[0]):
         e = events[i]
         x = x_table[e.x]
         y = y_table[e.y]
-        outside |= np.int64((x | y) < 0)
-        o = out[i]
+        o = out[n] if drop else out[i]
         o.x = x
         o.y = y
         o.t = e.t
         o.p = e.p & p_mask
-    return outside
+        if drop:
+            n += np.int64((x | y) >= 0)
+        else:
+            outside |= np.int64((x | y) < 0)
+    return n if drop else outside
+
+
+@kernel
+def _remap_kernel(events, x_table, y_table, merge, out):
+    """:func:`_remap_events` dropping the events outside the window; returns how many are kept."""
+    return _remap_events(events, x_table, y_table, merge, True, out)
+
+
+@kernel
+def _map_every_kernel(events, x_table, y_table, merge, out):
+    """:func:`_remap_events` for the ops that drop nothing; returns 1 when some event is outside."""
+    return _remap_events(events, x_table, y_table, merge, False, out)
 
 
 @lru_cache(maxsize=64)
