@@ -14,10 +14,11 @@ inline_kernel = numba.njit(cache=True, nogil=True, inline="always")
 """A kernel body inlined into its callers, so arguments they pass as constants fold away (for
 variants of one loop, e.g. with and without prefetching)."""
 PREFETCH_AHEAD = 32
-"""Events ahead that the scatter kernels prefetch on outputs larger than L2."""
+"""Events ahead that the scatter kernels prefetch (the voxel grid always, count frames from
+:data:`PREFETCH_MIN_BYTES`)."""
 PREFETCH_MIN_BYTES = 4 << 20
-"""Scatter targets from 4 MiB prefetch (1280x720x2 float planes: 1.7-1.9x faster here); smaller
-ones do not gain (1280x720x2 int16, 3.7 MB, in L3) or lose (346x260, in L2)."""
+"""Count frames of 4 MiB and more prefetch (1280x720x2 float frames: 1.7-1.9x faster here); smaller
+ones do not gain (1280x720x2 int16, 3.7 MB, in L3) or lose (346x260 int16: 1.8x slower, in L2)."""
 
 
 @intrinsic
@@ -26,8 +27,8 @@ def prefetch_for_write(typingctx, array, index):
     C-contiguous ``array`` (flat index, any ndim) for writing (``llvm.prefetch``: no effect on values,
     an index out of range is harmless).
 
-    Scatter kernels over planes larger than L2 issue it a few dozen events ahead, so the random
-    read-modify-writes overlap instead of waiting on the cache one by one.
+    Scatter kernels issue it a few dozen events ahead, so their random read-modify-writes on planes
+    beyond L2 overlap instead of waiting on the cache one by one.
     """
 
     def codegen(context, builder, signature, args):
