@@ -236,5 +236,6 @@ def _case_in_subprocess(argv, t: int, b: int) -> str:
     rows = [line for line in done.stdout.splitlines() if line.startswith("compile")]
     return rows[-1] if done.returncode == 0 and rows else f"compile  {t:>3} {b:>3} failed: {done.stderr[-300:]}"
 
+
 if __name__ == "__main__":
     main()

@@ -17,8 +17,8 @@ PREFETCH_AHEAD = 32
 """Events ahead that the scatter kernels prefetch (the voxel grid always, count frames from
 :data:`PREFETCH_MIN_BYTES`)."""
 PREFETCH_MIN_BYTES = 4 << 20
-"""Count frames of 4 MiB and more prefetch (1280x720x2 float frames: 1.7-1.9x faster here); smaller
-ones do not gain (1280x720x2 int16, 3.7 MB, in L3) or lose (346x260 int16: 1.8x slower, in L2)."""
+"""Count frames of 4 MiB and more prefetch (1280x720x2 float frames); smaller ones stay in cache,
+where the extra instructions per event cost more than the prefetch saves."""
 
 
 @intrinsic

@@ -30,7 +30,7 @@ def _remap_events(events, x_table, y_table, merge, drop, out):
     ``drop`` (crop, translate): keep the others at the head of ``out``, branch-free (a dropped event is
     written too, then overwritten; ``out`` is as long as ``events``); returns how many are kept.
     Otherwise (the ops that drop nothing) event i goes to ``out[i]`` and a -1 only accumulates, so the
-    loop has no moving output index (1.2-1.4x faster); returns 1 when some event is outside (``out``
+    loop has no moving output index to wait on; returns 1 when some event is outside (``out``
     is then garbage), else 0. Callers pass ``drop`` as a constant, which selects one loop.
     """
     p_mask = 0 if merge else -1

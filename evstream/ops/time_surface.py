@@ -24,7 +24,7 @@ def _time_surface_exponents(events, start, end, base, span, reference, tau, memo
     to ``out``, with ``t_last`` the pixel's latest event time (``-inf`` exponents where none came yet).
 
     ``memory`` is a ``[C, H, W]`` integer buffer holding ``t - base + 1`` (0: no event yet): uint32 when
-    the times fit, half the bytes of float64 times (1280x720: 1.3x faster); a ``t - base`` over ``span``
+    the times fit (half the cache footprint of float64 times); a ``t - base`` over ``span``
     (what the memory holds) can only come from unsorted events and is reported so (then some slice's
     last event, or an event before a smaller one, is over it). ``out`` is one ``[C, H, W]``
     surface. The caller takes ``np.exp`` of ``out`` (numpy's exp, the one tonic uses, so the values are
@@ -34,7 +34,7 @@ def _time_surface_exponents(events, start, end, base, span, reference, tau, memo
     height = memory.shape[1]
     width = memory.shape[2]
     flat_memory = memory.reshape(-1)
-    part = events[start:end]  # indices from 0: no negative-index wraparound per event (1.2x)
+    part = events[start:end]  # indices from 0: no negative-index wraparound per event
     if part.shape[0] and part[part.shape[0] - 1].t - base > span:  # else a t over span is followed by a smaller t
         return STATUS_UNSORTED
     previous_t = base  # also catches a t below base, which the memory cannot hold

@@ -57,6 +57,7 @@ class SpikeRate:
         self._count += spikes.numel()
 
     def reset(self) -> None:
+        """Start a new count (the live wrappers call it before each window)."""
         self._total, self._count = 0.0, 0
 
     @property

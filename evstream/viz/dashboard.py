@@ -5,8 +5,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from evstream.outputs import Classification, DepthMap, Detections
 from evstream.live.pipeline import PipelineStats, WindowResult
+from evstream.outputs import Classification, DepthMap, Detections
 from evstream.viz.render import EventImage, class_bars, depth_rgb, draw_boxes
 
 PANEL_HEIGHT = 360

@@ -13,9 +13,9 @@ import numpy as np
 import pyqtgraph as pg
 from pyqtgraph.Qt import QtCore, QtWidgets
 
-from evstream.outputs import Classification, DepthMap, Detections
 from evstream.live.pipeline import Pipeline
 from evstream.live.replay import FileReplaySource
+from evstream.outputs import Classification, DepthMap, Detections
 from evstream.viz.render import EventImage
 
 HISTORY = 300  # points in the rolling plots

@@ -25,8 +25,8 @@ from evstream.datasets import CIFAR10DVS, DVSGesture, NCaltech101
 from evstream.nets import build
 from evstream.nets.live_classifier import WindowRecipe, save_classifier
 from evstream.ops.tasnn import tasnn_clip_starts, to_tasnn_frames
-from evstream.train.losses import early_exit_loss, rate_mse_loss, tet_loss, trt_loss, tssd_loss
 from evstream.snn.profiler import SpikeProfiler
+from evstream.train.losses import early_exit_loss, rate_mse_loss, tet_loss, trt_loss, tssd_loss
 from evstream.train.metrics import clip_metrics, discard_sweep, profile_summary, spike_stats
 
 __all__ = ["ClipWindows", "Cifar10DvsTask", "FrameStack", "GestureTask", "NCaltech101Task", "RandomWindow"]
