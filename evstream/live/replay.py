@@ -7,7 +7,7 @@ import threading
 import time
 
 from evstream.io import open_events
-from evstream.live.source import EventSource
+from evstream.live.source import EventSource, SourceError
 
 _SLEEP_SLICE_S = 0.02  # longest single sleep: controls react within 20 ms
 _SCAN_LIMIT_BYTES = 256 << 20  # files up to this size are scanned once for their time range (seek bar)
@@ -32,18 +32,29 @@ class FileReplaySource(EventSource):
         path: an event file of any format :func:`evstream.open_events` reads.
         speed: replay speed factor (1 = real time; ``float("inf")`` = as fast as possible).
         loop: start again at the end.
+        hold_at_end: without ``loop``, stay at the end (:attr:`ended`) until a :meth:`seek` plays on,
+            as a viewer does; otherwise the source ends with the recording.
         batch_us: event time per emitted batch.
+        reader_options: passed to :func:`evstream.open_events` (``chip``, ``sensor_size``, ...).
+
+    Every pass over the file ends with a batch marked ``pass_end``, so the pipeline processes the
+    recording's last partial window before a loop starts again.
     """
 
     finite = True
 
-    def __init__(self, path: os.PathLike | str, *, speed: float = 1.0, loop: bool = False, batch_us: int = 1000,
-                 queue_size: int = 256, **reader_options):
+    def __init__(self, path: os.PathLike | str, *, speed: float = 1.0, loop: bool = False, hold_at_end: bool = False,
+                 batch_us: int = 1000, queue_size: int = 256, **reader_options):
         super().__init__(queue_size)
+        if not speed > 0:
+            raise ValueError(f"speed must be positive, got {speed}")
         self.reader = open_events(path, **reader_options)
         self.sensor_size = self.reader.sensor_size
+        self.path = os.fspath(path)
         self.name = f"replay:{os.path.basename(path)}"
-        self.loop, self.batch_us = loop, int(batch_us)
+        self.loop, self.hold_at_end, self.batch_us = loop, hold_at_end, int(batch_us)
+        self.loops = 0  # passes completed
+        self.ended = False  # holding at the end of the recording
         self._speed = float(speed)
         self.lossless = self._speed == float("inf")  # unpaced replay feeds offline work: never drop
         self._lock = threading.Lock()
@@ -52,6 +63,14 @@ class FileReplaySource(EventSource):
         self._reanchor = False
         self.position_us: int | None = None
         self.time_range = _time_range(self.reader) if os.path.getsize(path) <= _SCAN_LIMIT_BYTES else None
+
+    def info(self) -> dict:
+        """Source, format, sensor and the recording's time span (when known)."""
+        info = {**super().info(), "path": self.path, "format": self.reader.format}
+        if self.time_range is not None:
+            info["t_start_us"], info["t_end_us"] = self.time_range
+            info["duration_s"] = (self.time_range[1] - self.time_range[0]) / 1e6
+        return info
 
     # --- controls (any thread) ------------------------------------------------------------
     def seek(self, t_us: int) -> None:
@@ -75,23 +94,46 @@ class FileReplaySource(EventSource):
     # --- acquisition thread ---------------------------------------------------------------
     def _run(self) -> None:
         start_at: int | None = None
-        while not self.stopping:
-            if start_at is None:
-                self.reader.rewind()
-            else:
-                self.reader.seek(start_at)
-            restart = self._play(start_at)
-            if restart is not None:
-                start_at = restart
-            elif self.loop:
-                start_at = None
-            else:
-                break
-        self.reader.close()
+        try:
+            while not self.stopping:
+                if start_at is None:
+                    self.reader.rewind()
+                else:
+                    self.reader.seek(start_at)
+                restart = self._play(start_at)
+                if restart is not None:
+                    start_at = restart
+                    continue
+                if self.position_us is None:
+                    raise SourceError(f"{self.path}: the recording holds no events")
+                self.loops += 1
+                if self.loop:
+                    start_at = None
+                elif self.hold_at_end:
+                    start_at = self._hold()
+                else:
+                    break
+        finally:
+            self.reader.close()
+
+    def _hold(self) -> int | None:
+        """Wait at the end of the recording for a seek (its target) or a stop (None)."""
+        self.ended = True
+        try:
+            while not self.stopping:
+                with self._lock:
+                    seek, self._seek_to = self._seek_to, None
+                if seek is not None:
+                    return seek
+                time.sleep(_SLEEP_SLICE_S)
+            return None
+        finally:
+            self.ended = False
 
     def _play(self, start_at: int | None) -> int | None:
-        """Emit batches until the end (None) or a seek request (its target time)."""
+        """Emit batches until the end (None, after a ``pass_end`` batch) or a seek request (its target time)."""
         anchor_wall = anchor_t = t0 = None
+        t_end = None
         for k, window in enumerate(self.reader.time_windows(self.batch_us)):
             if t0 is None:
                 t0 = int(window["t"][0]) if start_at is None else start_at
@@ -117,4 +159,6 @@ class FileReplaySource(EventSource):
                 time.sleep(min(wait, _SLEEP_SLICE_S))
             self.position_us = t_end
             self._emit(window, t_end)
+        if t_end is not None and not self.stopping:
+            self._emit(window[:0], t_end, pass_end=True)
         return None

@@ -15,11 +15,16 @@ from evstream.live.queues import DropOldestQueue
 
 @dataclass(frozen=True)
 class EventBatch:
-    """Events up to ``t_end_us`` (the source's event clock), stamped with the wall time they arrived."""
+    """Events up to ``t_end_us`` (the source's event clock), stamped with the wall time they arrived.
+
+    ``pass_end`` marks the last batch of a pass over a recording (its end, or a loop's turn): the
+    pipeline then processes the partial last window instead of waiting for events that never come.
+    """
 
     events: np.ndarray
     t_end_us: int
     wall_time: float
+    pass_end: bool = False
 
 
 class SourceError(RuntimeError):
@@ -54,9 +59,14 @@ class EventSource(ABC):
     def stopping(self) -> bool:
         return self._stop.is_set()
 
-    def _emit(self, events: np.ndarray, t_end_us: int) -> None:
+    def _emit(self, events: np.ndarray, t_end_us: int, *, pass_end: bool = False) -> None:
         self.events_emitted += len(events)
-        self.queue.put(EventBatch(events, int(t_end_us), time.monotonic()), block=self.lossless)
+        self.queue.put(EventBatch(events, int(t_end_us), time.monotonic(), pass_end), block=self.lossless)
+
+    def info(self) -> dict:
+        """What the viewer's info panel and the run summary show about the source."""
+        width, height = self.sensor_size[:2]
+        return {"source": self.name, "sensor": f"{width}x{height}"}
 
     def _guarded_run(self) -> None:
         try:
@@ -72,7 +82,9 @@ class EventSource(ABC):
             self._thread.start()
         return self
 
-    def stop(self, timeout: float = 5.0) -> None:
+    def stop(self, timeout: float = 0.5) -> None:
+        """Ask the thread to end and wait for it at most ``timeout`` seconds (a stuck driver is left behind,
+        a daemon thread: stopping never hangs)."""
         self._stop.set()
         self.queue.close()
         if self._thread is not None:
@@ -83,6 +95,11 @@ class EventSource(ABC):
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+    @property
+    def running(self) -> bool:
+        """Whether the acquisition thread is alive."""
+        return self._thread is not None and self._thread.is_alive()
 
     @property
     def dropped(self) -> int:

@@ -22,12 +22,17 @@ BOX_COLOURS = ((80, 255, 80), (255, 90, 200), (255, 170, 60), (90, 220, 255))
 
 @kernel
 def _stamp(xs, ys, ps, on, off):
-    """Set the decayed activity of every event's pixel to 1 in its polarity's surface."""
+    """Set the decayed activity of every event's pixel to 1 in its polarity's surface (events off the
+    image are skipped: the renderer never trusts its input)."""
+    height, width = on.shape
     for i in range(xs.shape[0]):
+        x, y = xs[i], ys[i]
+        if x >= width or y >= height:
+            continue
         if ps[i]:
-            on[ys[i], xs[i]] = 1.0
+            on[y, x] = 1.0
         else:
-            off[ys[i], xs[i]] = 1.0
+            off[y, x] = 1.0
 
 
 @dataclass

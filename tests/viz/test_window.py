@@ -75,6 +75,10 @@ def test_window_shows_events_and_boxes(app):
 
 def test_window_classification_and_errors(app):
     class Failing(EventSource):
+        def __init__(self):
+            super().__init__()
+            self.sensor_size = (160, 120, 2)
+
         def _run(self):
             raise OSError("camera unplugged")
 
