@@ -12,7 +12,7 @@ from evstream.events import EventFileError
 def _info(args) -> int:
     from evstream.io.info import file_info
 
-    info = file_info(args.path, **_reader_options(args))
+    info = file_info(args.path, **reader_options(args))
     if args.json:
         print(json.dumps(info))
         return 0
@@ -27,12 +27,12 @@ def _convert(args) -> int:
     from evstream.io.convert import convert
 
     n = convert(args.input, args.output, format=args.format, start_us=args.start, end_us=args.end,
-                crop=args.crop, progress=not args.quiet, **_reader_options(args))
+                crop=args.crop, progress=not args.quiet, **reader_options(args))
     print(f"wrote {n:,} events to {args.output}")
     return 0
 
 
-def _reader_options(args) -> dict:
+def reader_options(args) -> dict:
     options = {}
     if getattr(args, "chip", None):
         options["chip"] = args.chip
@@ -43,7 +43,7 @@ def _reader_options(args) -> dict:
     return options
 
 
-def _add_reader_arguments(parser: argparse.ArgumentParser) -> None:
+def add_reader_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--chip", help="AEDAT 2.0 chip when the header names none (e.g. DVS128)")
     parser.add_argument("--camera", choices=["left", "right"], help="MVSEC/DSEC camera")
     parser.add_argument("--strict", action="store_true", help="fail on a truncated file instead of warning")
@@ -57,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     info = sub.add_parser("info", help="format, sensor size, event count and time span of an event file")
     info.add_argument("path")
     info.add_argument("--json", action="store_true", help="print one JSON object")
-    _add_reader_arguments(info)
+    add_reader_arguments(info)
     info.set_defaults(run=_info)
 
     convert = sub.add_parser("convert", help="convert an event file to another format (streaming)")
@@ -68,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--end", type=int, metavar="US", help="keep events before this time (us)")
     convert.add_argument("--crop", type=int, nargs=4, metavar=("X", "Y", "W", "H"), help="keep a rectangle")
     convert.add_argument("--quiet", action="store_true", help="no progress bar")
-    _add_reader_arguments(convert)
+    add_reader_arguments(convert)
     convert.set_defaults(run=_convert)
 
     for module in _COMMAND_MODULES:

@@ -8,8 +8,12 @@ from evstream.live.source import EventSource
 SOURCE_KINDS = ("dv", "dvnet", "metavision", "webcam", "video", "synthetic", "file")
 
 
-def open_source(spec: str, **options) -> EventSource:
-    """Build the source a spec names (the source opens its device now: errors come from here)."""
+def open_source(spec: str, *, timeout_s: float = 5.0, **options) -> EventSource:
+    """Build the source a spec names (the source opens its device now: errors come from here).
+
+    ``timeout_s`` bounds how long a network source may stay silent; ``options`` go to the
+    synthetic and file sources.
+    """
     kind, _, arg = spec.partition(":")
     if kind == "dv":
         from evstream.live.dv_sources import DvCameraSource

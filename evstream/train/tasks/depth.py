@@ -15,7 +15,7 @@ from torch import nn
 
 from evstream.datasets.mvsec import CumulativeWindow, HistogramWindow, MVSECDepth
 from evstream.nets.depth import DEPTH_NETS
-from evstream.nets.depth.live import save_bundled
+from evstream.nets.depth.live import save_depth
 from evstream.train.depth_losses import E2DEPTH_GRAD_WEIGHT, STEREOSPIKE_GRAD_WEIGHT, e2depth_loss, stereospike_loss
 from evstream.train.depth_metrics import ALPHA, evaluate_depth, log_to_depth
 
@@ -87,12 +87,12 @@ class MvsecTask:
         return DEPTH_NETS[self.net](**self.net_options())
 
     def export(self, model: nn.Module, path: os.PathLike | str, metrics: dict | None = None) -> None:
-        """Write ``model`` as the live app's depth checkpoint (:func:`save_bundled`) with this task's recipe."""
+        """Write ``model`` as the live app's depth checkpoint (:func:`save_depth`) with this task's recipe."""
         representation = {"kind": "cumulative" if self.net == "spiking_depth_unet" else "histogram",
                           "window_us": self.window_us, "sensor_size": list(MVSECDepth.sensor_size)}
         if self.net == "spiking_depth_unet":
             representation["n_time_bins"] = self.time_steps
-        save_bundled(path, model, builder=self.net, kwargs=self.net_options(), representation=representation,
+        save_depth(path, model, builder=self.net, kwargs=self.net_options(), representation=representation,
                      d_max=self.d_max, alpha=self.alpha, metrics=metrics or {})
 
     def datasets(self) -> tuple[MVSECDepth, MVSECDepth]:
