@@ -51,12 +51,17 @@ def soak(recording: Path, task: str, speed: float, seconds: float, warmup: float
     child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     samples, snapshots = [], []
     start = time.monotonic()
+    warm_at = None  # warm-up counts from the first processed window (start-up and compilation excluded)
     while time.monotonic() - start < seconds and child.poll() is None:
         time.sleep(1.0)
         elapsed = time.monotonic() - start
-        samples.append((elapsed, rss_mb(child.pid)))
         status = _status(summary_path)
-        if status is not None and status.get("ended") == "running" and elapsed >= warmup:
+        if warm_at is None and status is not None and status.get("windows", 0) > 0:
+            warm_at = elapsed + warmup
+        if warm_at is None or elapsed < warm_at:
+            continue
+        samples.append(rss_mb(child.pid))
+        if status is not None and status.get("ended") == "running":
             if not snapshots or status["wall_s"] != snapshots[-1]["wall_s"]:
                 snapshots.append(status)
     crashed = child.poll() is not None
@@ -70,7 +75,7 @@ def soak(recording: Path, task: str, speed: float, seconds: float, warmup: float
         stdout, stderr = child.communicate()
     exit_s = time.monotonic() - sigint_at
     final = _status(summary_path) or {}
-    after = [rss for t, rss in samples if t >= warmup]
+    after = samples
     base = after[0] if after else float("nan")
     growth = (max(after) / base - 1) * 100 if after else float("nan")
     windows = [s["windows"] + s["dropped_windows"] for s in snapshots]
@@ -96,13 +101,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--phases", default="1:600,8:60", metavar="SPEED:SECONDS[,...]",
                         help="replay speed and run time of each phase")
     parser.add_argument("--warmup", type=float, default=60.0, metavar="S",
-                        help="seconds before RSS growth and window progress are checked")
+                        help="seconds after the first processed window before RSS growth and window progress "
+                             "are checked")
     args = parser.parse_args(argv)
     failed = False
     with tempfile.TemporaryDirectory(prefix="evstream_soak_") as tmp:
         for k, phase in enumerate(args.phases.split(",")):
             speed, seconds = (float(v) for v in phase.split(":"))
-            result = soak(args.recording, args.task, speed, seconds, min(args.warmup, seconds / 2),
+            result = soak(args.recording, args.task, speed, seconds, min(args.warmup, seconds / 3),
                           Path(tmp) / f"phase{k}")
             ok = all(result["checks"].values())
             failed |= not ok

@@ -7,7 +7,7 @@ import threading
 import time
 
 from evstream.io import open_events
-from evstream.live.source import EventSource, SourceError
+from evstream.live.source import EventSource
 
 _SLEEP_SLICE_S = 0.02  # longest single sleep: controls react within 20 ms
 _SCAN_LIMIT_BYTES = 256 << 20  # files up to this size are scanned once for their time range (seek bar)
@@ -104,8 +104,8 @@ class FileReplaySource(EventSource):
                 if restart is not None:
                     start_at = restart
                     continue
-                if self.position_us is None:
-                    raise SourceError(f"{self.path}: the recording holds no events")
+                if self.position_us is None:  # no events at all: nothing to play, nothing to loop
+                    break
                 self.loops += 1
                 if self.loop:
                     start_at = None
