@@ -56,10 +56,12 @@ def qt_window_problem() -> str | None:
         return "Qt did not start within 30 s"
     if run.returncode == 0:
         return None
-    lines = [line for line in run.stderr.splitlines() if line.strip()]
-    detail = next((line for line in lines if "plugin" in line.lower()), lines[-1] if lines else f"rc {run.returncode}")
-    return (f"Qt cannot open a window on this display ({detail.strip()}); on Debian/Ubuntu install Qt's X11 "
-            f"libraries: sudo apt-get install {QT_XCB_PACKAGES}")
+    lines = [line.strip() for line in run.stderr.splitlines() if line.strip()]
+    unreachable = next((line for line in lines if "could not connect to display" in line), None)
+    if unreachable is not None:
+        return f"Qt {unreachable.split(': ', 1)[-1]} (is an X server running there?)"
+    return (f"Qt cannot start its window system plugin ({lines[0] if lines else f'rc {run.returncode}'}); on "
+            f"Debian/Ubuntu install Qt's X11 libraries: sudo apt-get install {QT_XCB_PACKAGES}")
 
 
 def _json_value(value):

@@ -14,7 +14,7 @@ def test_a_display_qt_cannot_open_falls_back_to_headless(tmp_path):
     run = subprocess.run([sys.executable, "-m", "evstream.cli", "demo", "--seconds", "0.3", "--no-video",
                           "--out", str(tmp_path)], env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
-    assert "Qt cannot open a window on this display" in run.stdout and "apt-get install" in run.stdout
+    assert "Qt could not connect to display :54321 (is an X server running there?)" in run.stdout
     assert "writing the view to" in run.stdout
     summary = json.loads(run.stdout.splitlines()[-1])
     assert summary["windows"] > 0 and summary["files"] == [str(tmp_path / "demo_road.json")]
