@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from evstream.jsonout import plain
 from evstream.nets.registry import build
 from evstream.outputs import Classification
 from evstream.ops.tasnn import to_tasnn_frames
@@ -132,7 +133,7 @@ def save_classifier(path: os.PathLike | str, model: nn.Module, *, net: str, net_
     """
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     torch.save({"net": net, "net_options": dict(net_options), "recipe": asdict(recipe), "names": list(names),
-                "metrics": dict(metrics or {}), "model": state}, path)
+                "metrics": plain(dict(metrics or {})), "model": state}, path)
 
 
 def load_classifier(path: os.PathLike | str) -> tuple[nn.Module, dict]:

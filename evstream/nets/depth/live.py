@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from evstream.jsonout import plain
 from evstream.nets.depth import DEPTH_NETS
 from evstream.nets.depth.stereospike import IF
 from evstream.ops.depth_repr import to_cumulative_stack, to_stereospike_histogram
@@ -77,7 +78,7 @@ def load_bundled(models_dir: os.PathLike | str, device="cpu") -> tuple[LiveDepth
     path = Path(models_dir) / CHECKPOINT
     if not path.exists():
         raise FileNotFoundError(f"no bundled depth checkpoint at {path}")
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    state = torch.load(path, map_location="cpu", weights_only=True)
     model = DEPTH_NETS[state["builder"]](**state["kwargs"])
     model.load_state_dict(state["model"])
     live = LiveDepth(model.to(device), state["representation"], state["d_max"], state["alpha"], device)
@@ -91,4 +92,4 @@ def save_bundled(path: os.PathLike | str, model: nn.Module, *, builder: str, kwa
         raise ValueError(f"unknown depth network {builder!r}; one of {sorted(DEPTH_NETS)}")
     torch.save({"builder": builder, "kwargs": dict(kwargs), "model": model.state_dict(),
                 "representation": dict(representation), "d_max": float(d_max), "alpha": float(alpha),
-                "metrics": dict(metrics)}, path)
+                "metrics": plain(dict(metrics))}, path)

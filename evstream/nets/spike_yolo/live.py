@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from evstream.jsonout import plain
 from evstream.nets.spike_yolo.model import spike_yolo
 from evstream.nets.spike_yolo.nms import non_max_suppression
 from evstream.outputs import Detections
@@ -97,7 +98,7 @@ def save_detector(path: os.PathLike | str, model: nn.Module, *, net_options: dic
     """Write a self-describing SpikeYOLO checkpoint: float32 weights, builder options, recipe, names, metrics."""
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     torch.save({"net": "spike_yolo", "net_options": dict(net_options), "recipe": asdict(recipe), "names": list(names),
-                "metrics": dict(metrics or {}), "model": state}, path)
+                "metrics": plain(dict(metrics or {})), "model": state}, path)
 
 
 def load_detector(path: os.PathLike | str) -> tuple[nn.Module, dict]:
