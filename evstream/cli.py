@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 
 import evstream
 from evstream.errors import UserError
@@ -137,11 +138,18 @@ def main(argv: list[str] | None = None) -> int:
 
     Every failure of a command ends here as one line on stderr, ``evstream <command>: error: ...``,
     and exit status 2; set ``EVSTREAM_TRACEBACK=1`` to see the traceback of an unexpected one.
+    Warnings (a truncated file read without ``--strict``) are one line too.
     """
     args = build_parser().parse_args(argv)
     prefix = f"evstream {args.command}"
+
+    def show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+        print(f"{prefix}: warning: {message}", file=sys.stderr)
+
     try:
-        status = args.run(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = show_warning
+            status = args.run(args)
         sys.stdout.flush()  # a closed pipe shows up here, not at interpreter exit
         return status
     except BrokenPipeError:

@@ -4,10 +4,13 @@ Settings come, last one winning, from the task's paper defaults, ``--config FILE
 group.key=value`` and the flags (``--epochs`` is ``--set train.epochs=...``); all are checked
 against their targets' types before anything runs (:mod:`evstream.train.config`).
 
-``--resume`` continues ``<out>/last.pt`` with the training settings saved in it; only the ones
-this command sets explicitly (config file, ``--set``, flags) replace them, and each replaced value
-is reported (e.g. ``epochs 10 -> 20`` to train longer). Task settings are not saved in
-``last.pt``: they come from the command as usual, and a model they do not fit is an error.
+``--resume`` continues ``<out>/last.pt`` with the train settings saved in it. A setting this
+command gives explicitly (config file, ``--set``, flags) replaces the saved one (``--epochs 20``
+trains a 10-epoch run longer), except the optimiser and schedule settings
+(:data:`~evstream.train.trainer.OPTIMISER_SETTINGS`: lr, momentum, ...), which the saved optimiser
+state holds: those stay as saved. Every difference is reported on stderr, saying which value is
+used. Task settings are not saved in ``last.pt``: they come from the command as usual, and a
+model they do not fit is an error naming the mismatched weights.
 """
 
 from __future__ import annotations
@@ -60,10 +63,10 @@ def _settings(args) -> tuple[type, dict, dict, dict]:
 
 
 def _resumed_settings(defaults: dict, explicit: dict) -> dict:
-    """The train settings of a resumed run: ``last.pt``'s, replaced by the explicit ones (reported on stderr)."""
+    """The train settings of a resumed run (module docstring), the choices reported on stderr."""
     from evstream.train import checkpoint
     from evstream.train.config import check_options
-    from evstream.train.trainer import TrainConfig
+    from evstream.train.trainer import OPTIMISER_SETTINGS, TrainConfig
 
     path = Path(explicit.get("out_dir", defaults["out_dir"])) / "last.pt"
     if not path.exists():
@@ -72,13 +75,20 @@ def _resumed_settings(defaults: dict, explicit: dict) -> dict:
     state = checkpoint.load(path)
     if not isinstance(state.get("config"), dict) or not isinstance(state.get("epoch"), int):
         raise checkpoint.CheckpointError(path, "not a training checkpoint (no saved settings and epoch)")
-    known = {name for name in inspect.signature(TrainConfig).parameters}
-    saved = check_options("train", TrainConfig, {k: v for k, v in state["config"].items() if k in known})
-    changed = [f"{key} {saved[key]!r} -> {value!r}" for key, value in explicit.items()
-               if key in saved and saved[key] != value]
+    known = set(inspect.signature(TrainConfig).parameters)
+    try:
+        saved = check_options("train", TrainConfig, {k: v for k, v in state["config"].items() if k in known})
+    except UserError as err:
+        raise checkpoint.CheckpointError(path, f"its saved settings are invalid ({err})") from None
+    saved.pop("out_dir", None)  # the run is where last.pt is now (its folder may have moved)
+    differ = {key: value for key, value in explicit.items() if key in saved and saved[key] != value}
+    kept = [f"{key} {saved[key]!r} (not {value!r})" for key, value in differ.items() if key in OPTIMISER_SETTINGS]
+    changed = [f"{key} {saved[key]!r} -> {value!r}" for key, value in differ.items() if key not in OPTIMISER_SETTINGS]
     print(f"evstream train: resuming {path} after epoch {state['epoch'] + 1} with its saved train settings"
-          + (f"; this command changes {', '.join(changed)}" if changed else ""), file=sys.stderr)
-    return {**defaults, **saved, **explicit}
+          + (f"; changed by this command: {', '.join(changed)}" if changed else "")
+          + (f"; kept, as the saved optimiser state holds them (start a new run to change them): {', '.join(kept)}"
+             if kept else ""), file=sys.stderr)
+    return {**defaults, **saved, **{k: v for k, v in explicit.items() if k not in OPTIMISER_SETTINGS or k not in saved}}
 
 
 @contextmanager
@@ -164,8 +174,8 @@ def register(subparsers) -> None:
     train.add_argument("--seed", type=int, help="seed of data order, initialisation and dropout; = --set train.seed=")
     train.add_argument("--out", help="run folder (checkpoints, log.csv, tensorboard/); default runs/<task>")
     train.add_argument("--resume", action="store_true",
-                       help="continue from <out>/last.pt with its saved train settings; the ones this command sets "
-                            "explicitly replace them (each change is printed)")
+                       help="continue from <out>/last.pt with its saved train settings; explicit ones (e.g. --epochs) "
+                            "replace them except the optimiser's (lr, momentum, schedule...); differences are printed")
     train.set_defaults(run=_train)
 
     evaluate = subparsers.add_parser("eval", help="evaluate a checkpoint on a task's test split",

@@ -30,6 +30,11 @@ from evstream.train.distributed import GlobalBatchSampler, World, barrier, init_
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("cosine", "linear", "constant", "plateau")
 
+OPTIMISER_SETTINGS = ("optimizer", "lr", "momentum", "weight_decay", "schedule", "plateau_factor", "plateau_patience",
+                      "lrf", "warmup_epochs", "warmup_style", "warmup_momentum", "warmup_bias_lr", "nominal_batch",
+                      "decay_norm_and_bias")
+"""Settings baked into the optimiser and scheduler state of ``last.pt``: a resumed run keeps the saved ones."""
+
 
 @dataclass
 class TrainConfig:
