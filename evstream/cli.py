@@ -121,7 +121,7 @@ def error_message(err: BaseException) -> str:
         where = f"{err.filename}: " if err.filename is not None else ""
         return f"{where}{err.strerror}"
     text = " ".join(str(err).split())
-    if isinstance(err, ValueError):  # UserError, EventFileError, CheckpointError and the library's checks
+    if isinstance(err, (ValueError, OSError)):  # UserError, EventFileError, CheckpointError, the library's checks
         return text or type(err).__name__
     return f"{type(err).__name__}: {text}" if text else type(err).__name__
 

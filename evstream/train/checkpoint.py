@@ -93,8 +93,10 @@ def load_model_state(model: nn.Module, state: dict, path: os.PathLike | str) -> 
     if reshaped:
         problems.append(f"{len(reshaped)} of another shape ({_examples(reshaped)}; checkpoint vs model)")
     if problems:
-        holds = state.get("net") or state.get("builder")
-        origin = f" (it holds a {holds} network)" if isinstance(holds, str) else ""
+        holds, options = state.get("net") or state.get("builder"), state.get("net_options") or state.get("kwargs")
+        built = ", ".join(f"{k}={v!r}" for k, v in options.items()) if isinstance(options, dict) else ""
+        origin = f" (it holds a {holds} network{' built with ' + built if built else ''})" if isinstance(holds, str) \
+            else ""
         raise CheckpointError(path, f"does not fit the {type(model).__name__} built from these settings{origin}: "
                                     + "; ".join(problems))
     model.load_state_dict(saved)

@@ -35,7 +35,7 @@ TASKS = {
 
 FLAG_SETTINGS = {"epochs": "train.epochs", "batch_size": "train.batch_size", "lr": "train.lr", "out": "train.out_dir",
                  "device": "train.device", "seed": "train.seed", "net": "task.net", "scale": "task.scale"}
-"""Command-line flag -> the config entry it sets."""
+"""Command-line flag -> the config entry it sets (after --config and --set: the flag wins)."""
 
 
 def task_class(name: str):
@@ -51,12 +51,12 @@ def _settings(args) -> tuple[type, dict, dict, dict]:
     """``(task class, default train settings, explicit train settings, checked task options)``."""
     from evstream.train.config import check_options, load_config
 
-    overrides = list(args.set or [])
+    config = load_config(args.config, args.set)
     for flag, key in FLAG_SETTINGS.items():
         value = getattr(args, flag, None)
-        if value is not None:
-            overrides.append(f"{key}={value}")
-    config = load_config(args.config, overrides)
+        if value is not None:  # already typed by argparse: not parsed as YAML (--out 'runs/[a]' is a path)
+            group, name = key.split(".")
+            config[group][name] = value
     cls = task_class(args.task)
     defaults = {**getattr(cls, "train_defaults", {}), "out_dir": f"runs/{args.task}"}
     return cls, defaults, config["train"], check_options("task", cls, config["task"])
@@ -91,6 +91,19 @@ def _resumed_settings(defaults: dict, explicit: dict) -> dict:
     return {**defaults, **saved, **{k: v for k, v in explicit.items() if k not in OPTIMISER_SETTINGS or k not in saved}}
 
 
+def _check_device(name: str) -> None:
+    """Refuse a device string torch cannot parse, or a CUDA device this machine does not have."""
+    import torch
+
+    try:
+        device = torch.device(name)
+    except RuntimeError as err:
+        raise UserError(f"train.device: {err}") from None
+    if device.type == "cuda" and (not torch.cuda.is_available() or (device.index or 0) >= torch.cuda.device_count()):
+        raise UserError(f"train.device: {name!r}, but this machine has {torch.cuda.device_count()} CUDA devices "
+                        "available to torch")
+
+
 @contextmanager
 def _building(task: str):
     """Turn a network builder's rejection of the settings (a TypeError: unknown or bad keyword) into a UserError."""
@@ -107,6 +120,7 @@ def _train(args) -> int:
 
     cls, defaults, explicit, task_options = _settings(args)
     train = train_config(_resumed_settings(defaults, explicit) if args.resume else {**defaults, **explicit})
+    _check_device(train.device)
     with _building(args.task):
         task = cls(args.data, **task_options)
         trainer = Trainer(task, train, collate_fn=getattr(task, "collate", None))
@@ -126,6 +140,7 @@ def _eval(args) -> int:
 
     cls, defaults, explicit, task_options = _settings(args)
     train = train_config({**defaults, **explicit})
+    _check_device(train.device)
     if args.export:
         if not hasattr(cls, "export"):
             raise UserError(f"--export is not available for the {args.task} task")

@@ -119,6 +119,9 @@ def test_weights_of_another_network_are_described(tmp_path):
         load_model_state(_net(), {"model": deeper.state_dict()}, path)
     with pytest.raises(CheckpointError, match=r"2 weights missing \(3.bias, 3.weight\)$"):
         load_model_state(deeper, {"model": _net().state_dict()}, path)
+    exported = {"model": deeper.state_dict(), "builder": "mlp", "kwargs": {"depth": 3}}  # a live depth checkpoint
+    with pytest.raises(CheckpointError, match=r"\(it holds a mlp network built with depth=3\): 2 unexpected"):
+        load_model_state(_net(), exported, path)
 
 
 def test_trainer_checkpoints_load_with_weights_only(tmp_path, umask_022):

@@ -99,6 +99,8 @@ def test_zero_sizes_are_errors_not_defaults(tmp_path):
     (["--epochs", "-1"], "train.epochs must be > 0, got -1"),
     (["--batch-size", "0"], "train.batch_size must be > 0, got 0"),
     (["--set", "lr=3"], "override 'lr=3' must look like group.key=value (e.g. train.lr=0.01)"),
+    (["--device", "gpu"], "train.device: Expected one of cpu, cuda, "),
+    (["--device", "cuda:99"], "train.device: 'cuda:99', but this machine has "),
     (["--set", "task.net_options={depth: 3}"], "cannot build the gesture model from these settings "
                                                "(tasnn_gesture() got an unexpected keyword argument 'depth')"),
 ])
@@ -110,3 +112,14 @@ def test_bad_settings_fail_in_one_line_before_training(tmp_path, capsys, args, m
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith(f"evstream train: error: {message}"), err
     assert not out.exists()
+
+
+def test_flags_are_values_not_yaml(tmp_path, capsys):
+    from evstream.cli import main
+
+    out = tmp_path / "run: [1]"  # YAML would read a mapping; --out is a folder name
+    assert main(["train", "gesture", "--data", str(tmp_path), "--out", str(out), "--resume",
+                 "--set", "task.time_steps=0"]) == 2
+    note, error = capsys.readouterr().err.splitlines()
+    assert note == f"evstream train: nothing to resume in {out} (no last.pt): starting at epoch 1"
+    assert error == "evstream train: error: task.time_steps must be > 0, got 0"
