@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
-import torch
-
 from evstream.ops.sensor_fit import SensorFit
 from evstream.outputs import Detections
+from evstream.train import checkpoint
+from evstream.train.checkpoint import CheckpointError
 
 MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 BUNDLED = {"gesture": "gesture_tasnn.pt", "detection": "detector_spikeyolo.pt", "depth": "depth_spiking_unet.pt",
@@ -26,49 +26,34 @@ BUNDLED = {"gesture": "gesture_tasnn.pt", "detection": "detector_spikeyolo.pt", 
 TASKS = ("none", *BUNDLED)
 
 
-class CheckpointError(ValueError):
-    """A checkpoint that is missing, corrupt, or not one the live loop can run; the message names it."""
-
-
-def checkpoint_kind(info: dict) -> str:
-    """``classifier``, ``detector`` or ``depth`` from an exported checkpoint's keys."""
+def checkpoint_kind(info: dict) -> str | None:
+    """``classifier``, ``detector`` or ``depth`` from an exported checkpoint's keys (None: not a live one)."""
     if "builder" in info and "representation" in info:
         return "depth"
     if "recipe" in info and "net" in info:
         return "detector" if info["net"] == "spike_yolo" else "classifier"
-    raise KeyError(f"keys {sorted(info)[:8]}")
+    return None
 
 
 def _load(path: Path, device: str):
     """``(model, input sensor size, window_us)`` rebuilt from an exported checkpoint."""
-    try:
-        info = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise
-    except Exception as err:  # torch raises many types for a file that is not a checkpoint
-        raise CheckpointError(f"{path}: not a readable torch checkpoint ({type(err).__name__}: "
-                              f"{str(err).splitlines()[0] if str(err) else 'no detail'})") from None
-    try:
-        kind = checkpoint_kind(info if isinstance(info, dict) else {})
-    except KeyError as err:
-        raise CheckpointError(f"{path}: not a live checkpoint (written by 'evstream eval --export'): {err}") from None
-    try:
-        if kind == "depth":
-            from evstream.nets.depth.live import load_depth
+    kind = checkpoint_kind(checkpoint.load(path))
+    if kind is None:
+        raise CheckpointError(path, "a training checkpoint, not a live one: export it with 'evstream eval TASK "
+                                    "--checkpoint PATH --export MODEL.pt'")
+    if kind == "depth":
+        from evstream.nets.depth.live import load_depth
 
-            model, window_us = load_depth(path, device)
-            return model, model.sensor_size, window_us
-        if kind == "detector":
-            from evstream.nets.spike_yolo.live import SpikeYOLODetector
+        model, window_us = load_depth(path, device)
+        return model, model.sensor_size, window_us
+    if kind == "detector":
+        from evstream.nets.spike_yolo.live import SpikeYOLODetector
 
-            model = SpikeYOLODetector.from_checkpoint(path, device=device)
-        else:
-            from evstream.nets.live_classifier import LiveClassifier
+        model = SpikeYOLODetector.from_checkpoint(path, device=device)
+    else:
+        from evstream.nets.live_classifier import LiveClassifier
 
-            model = LiveClassifier.from_checkpoint(path, device=device)
-    except (KeyError, RuntimeError, TypeError) as err:
-        raise CheckpointError(f"{path}: the {kind} checkpoint does not fit its network "
-                              f"({str(err).splitlines()[0]})") from None
+        model = LiveClassifier.from_checkpoint(path, device=device)
     return model, model.recipe.sensor_size, model.recipe.window_us
 
 
@@ -113,16 +98,16 @@ def bundled_checkpoint(task: str, models_dir: os.PathLike | str = MODELS_DIR) ->
     return matches[0]
 
 
-def load_live_model(task: str | None = None, *, checkpoint: os.PathLike | str | None = None,
+def load_live_model(task: str | None = None, *, checkpoint_path: os.PathLike | str | None = None,
                     source_size: tuple[int, int, int] | None = None, fit: str = "crop",
                     models_dir: os.PathLike | str = MODELS_DIR, device: str = "cpu") -> tuple[LiveModel | None, str]:
-    """``(model, message)``: ``checkpoint`` if given, else the bundled model of ``task``.
+    """``(model, message)``: the model in ``checkpoint_path`` if given, else the bundled model of ``task``.
 
     A bundled checkpoint that is missing gives ``(None, why)`` (the loop shows events only); a given
-    ``checkpoint`` that is missing or unreadable raises :class:`CheckpointError` naming it. With
+    checkpoint that is missing or unreadable raises :class:`CheckpointError` naming it. With
     ``source_size``, a model of another sensor gets its events through ``SensorFit(policy=fit)``.
     """
-    if checkpoint is None:
+    if checkpoint_path is None:
         if task in (None, "none"):
             return None, "no model (events only)"
         try:
@@ -130,9 +115,7 @@ def load_live_model(task: str | None = None, *, checkpoint: os.PathLike | str | 
         except FileNotFoundError as err:
             return None, f"{err}; showing events only"
     else:
-        path = Path(checkpoint)
-        if not path.is_file():
-            raise CheckpointError(f"{path}: no such checkpoint file")
+        path = Path(checkpoint_path)
     model, input_size, window_us = _load(path, device)
     live = LiveModel(model, int(window_us), path, tuple(input_size))
     if source_size is not None and tuple(source_size[:2]) != tuple(input_size[:2]):

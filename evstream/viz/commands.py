@@ -10,8 +10,6 @@ the summary and the window.
 from __future__ import annotations
 
 import argparse
-import json
-import math
 import os
 import signal
 import subprocess
@@ -20,6 +18,7 @@ import threading
 import time
 from pathlib import Path
 
+from evstream.jsonout import to_json
 from evstream.live.models import MODELS_DIR, TASKS
 
 RECORDINGS = MODELS_DIR.parent / "recordings"
@@ -64,21 +63,13 @@ def qt_window_problem() -> str | None:
             f"Debian/Ubuntu install Qt's X11 libraries: sudo apt-get install {QT_XCB_PACKAGES}")
 
 
-def _json_value(value):
-    """A summary value as strict JSON: NaN and infinities become null."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
 def write_summary(path: Path, summary: dict) -> str:
-    """Write ``summary`` as strict JSON (no NaN) to ``path`` atomically; returns the one-line JSON text."""
-    clean = {key: _json_value(value) for key, value in summary.items()}
-    text = json.dumps(clean, allow_nan=False)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(clean, indent=2, allow_nan=False) + "\n")
-    os.replace(tmp, path)
-    return text
+    """Write ``summary`` as strict JSON (NaN as null) to ``path`` atomically; returns the one-line JSON text."""
+    from evstream.io.atomic import atomic_output
+
+    with atomic_output(path) as tmp:
+        Path(tmp).write_text(to_json(summary, indent=2) + "\n")
+    return to_json(summary)
 
 
 def _summary(source, pipeline, model_info: str, ended: str, wall_s: float) -> dict:
@@ -199,7 +190,7 @@ def run_window(source, model, window_us: int, title: str, seconds: float | None 
 def _view(source, args, name: str) -> int:
     from evstream.live.models import load_live_model
 
-    model, message = load_live_model(args.task, checkpoint=args.checkpoint, source_size=source.sensor_size,
+    model, message = load_live_model(args.task, checkpoint_path=args.checkpoint, source_size=source.sensor_size,
                                      fit=args.fit, device=args.device)
     window_us = int(args.window_ms * 1000) if args.window_ms else (model.window_us if model else 50_000)
     width, height = source.sensor_size[:2]

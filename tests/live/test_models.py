@@ -52,22 +52,26 @@ def test_detections_of_a_fitted_model_come_back_in_source_pixels(one_torch_threa
 
 
 def test_a_given_checkpoint_that_is_bad_is_named(tmp_path):
-    with pytest.raises(CheckpointError, match="no such checkpoint file"):
-        load_live_model(checkpoint=tmp_path / "missing.pt")
+    with pytest.raises(CheckpointError, match=f"{tmp_path / 'missing.pt'}: no such checkpoint file"):
+        load_live_model(checkpoint_path=tmp_path / "missing.pt")
     corrupt = tmp_path / "corrupt.pt"
     corrupt.write_bytes(bytes(range(256)) * 4)
-    with pytest.raises(CheckpointError, match=f"{corrupt}: not a readable torch checkpoint"):
-        load_live_model(checkpoint=corrupt)
+    with pytest.raises(CheckpointError, match=f"{corrupt}: not a readable evstream checkpoint"):
+        load_live_model(checkpoint_path=corrupt)
     foreign = tmp_path / "foreign.pt"
     torch.save({"state_dict": {"w": torch.zeros(2)}}, foreign)
-    with pytest.raises(CheckpointError, match=f"{foreign}: not a live checkpoint"):
-        load_live_model(checkpoint=foreign)
+    with pytest.raises(CheckpointError, match=f"{foreign}: not an evstream checkpoint"):
+        load_live_model(checkpoint_path=foreign)
     mismatched = tmp_path / "mismatched.pt"
     info = torch.load(bundled_checkpoint("gesture"), weights_only=True)
     info["model"] = {k: v for k, v in list(info["model"].items())[:-2]}
     torch.save(info, mismatched)
-    with pytest.raises(CheckpointError, match=f"{mismatched}: the classifier checkpoint does not fit"):
-        load_live_model(checkpoint=mismatched)
+    with pytest.raises(CheckpointError, match=f"{mismatched}: does not fit the SpikingClassifier.*2 weights missing"):
+        load_live_model(checkpoint_path=mismatched)
+    training = tmp_path / "last.pt"
+    torch.save({"epoch": 3, "model": info["model"]}, training)
+    with pytest.raises(CheckpointError, match=f"{training}: a training checkpoint, not a live one"):
+        load_live_model(checkpoint_path=training)
 
 
 def test_unknown_task_is_an_error():

@@ -14,11 +14,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from evstream.jsonout import plain
 from evstream.nets.depth import DEPTH_NETS
 from evstream.nets.depth.stereospike import IF
 from evstream.ops.depth_repr import to_cumulative_stack, to_stereospike_histogram
 from evstream.outputs import DepthMap
 from evstream.snn.profiler import NEURON_TYPES, SpikeRate
+from evstream.train import checkpoint
 
 __all__ = ["CHECKPOINT", "LiveDepth", "load_depth", "save_depth"]
 
@@ -73,10 +75,10 @@ class LiveDepth:
 
 def load_depth(path: os.PathLike | str, device="cpu") -> tuple[LiveDepth, int]:
     """``(LiveDepth, window_us)`` from a :func:`save_depth` file (the bundled one is
-    ``models/depth_spiking_unet.pt``); FileNotFoundError if absent."""
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    ``models/depth_spiking_unet.pt``); :class:`~evstream.train.checkpoint.CheckpointError` naming a bad file."""
+    state = checkpoint.load(path)
     model = DEPTH_NETS[state["builder"]](**state["kwargs"])
-    model.load_state_dict(state["model"])
+    checkpoint.load_model_state(model, state, path)
     live = LiveDepth(model.to(device), state["representation"], state["d_max"], state["alpha"], device)
     return live, live.window_us
 
@@ -88,4 +90,4 @@ def save_depth(path: os.PathLike | str, model: nn.Module, *, builder: str, kwarg
         raise ValueError(f"unknown depth network {builder!r}; one of {sorted(DEPTH_NETS)}")
     torch.save({"builder": builder, "kwargs": dict(kwargs), "model": model.state_dict(),
                 "representation": dict(representation), "d_max": float(d_max), "alpha": float(alpha),
-                "metrics": dict(metrics)}, path)
+                "metrics": plain(dict(metrics))}, path)

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from evstream.datasets import CIFAR10DVS, DVSGesture, NCaltech101
+from evstream.errors import check_positive
 from evstream.nets import build
 from evstream.nets.live_classifier import WindowRecipe, save_classifier
 from evstream.ops.tasnn import tasnn_clip_starts, to_tasnn_frames
@@ -163,11 +164,12 @@ class _ClassificationTask:
                  cache_dir: os.PathLike | str | None = None, net_options: dict | None = None):
         if net not in NETS:
             raise ValueError(f"unknown net {net!r}; choose one of {NETS}")
+        given = {"time_steps": time_steps, "dt_ms": dt_ms, "ds": ds, "n_clips": n_clips}
+        check_positive("task", **given)
+        time_steps, dt_ms, ds, n_clips = (self.defaults[k] if v is None else v for k, v in given.items())
         self.data_dir, self.net = data_dir, net
-        self.time_steps = int(time_steps or self.defaults["time_steps"])
-        self.dt_us = int(round(1000 * (dt_ms or self.defaults["dt_ms"])))
-        self.ds = int(ds or self.defaults["ds"])
-        self.n_clips = int(n_clips or self.defaults["n_clips"])
+        self.time_steps, self.dt_us = int(time_steps), int(round(1000 * dt_ms))
+        self.ds, self.n_clips = int(ds), int(n_clips)
         self.loss_name = loss or LOSSES[net][0]
         if self.loss_name not in LOSSES[net]:
             raise ValueError(f"loss {self.loss_name!r} does not fit net {net!r}; choose one of {LOSSES[net]}")

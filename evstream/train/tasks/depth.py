@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from evstream.datasets.mvsec import CumulativeWindow, HistogramWindow, MVSECDepth
+from evstream.errors import check_positive
 from evstream.nets.depth import DEPTH_NETS
 from evstream.nets.depth.live import save_depth
 from evstream.train.depth_losses import E2DEPTH_GRAD_WEIGHT, STEREOSPIKE_GRAD_WEIGHT, e2depth_loss, stereospike_loss
@@ -59,6 +60,8 @@ class MvsecTask:
                  cache_dir: os.PathLike | str | None = None):
         if net not in DEPTH_NETS:
             raise ValueError(f"unknown depth network {net!r}; one of {sorted(DEPTH_NETS)}")
+        check_positive("task", time_steps=time_steps, window_us=window_us, base_channels=base_channels,
+                       stages=stages)
         self.data_dir, self.net, self.scenario = data_dir, net, scenario
         self.time_steps, self.cameras, self.window_us = int(time_steps), tuple(cameras), int(window_us)
         self.base_channels, self.stages, self.si_lambda = int(base_channels), int(stages), float(si_lambda)
