@@ -15,16 +15,15 @@ the numba kernel all release the GIL); streaming decodes packet after packet.
 from __future__ import annotations
 
 import os
-import struct
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from evstream.events import EventFileError, empty_events, report_truncation
 from evstream.io import flatbuffers_lite as fb
-from evstream.io.aedat4_codec import (COMPRESSIONS, MAX_COORDINATE, PACKET_HEADER, compressor,
-                                      decode_events, decompress, encode_event_packet, encode_io_header,
-                                      event_stream, info_node, packet_words, parse_io_header, size_prefixed)
+from evstream.io.aedat4_codec import (COMPRESSIONS, IO_HEADER_LENGTH, MAX_COORDINATE, PACKET_HEADER, compressor,
+                                      decode_events, decompress, encode_event_packet, encode_io_header, event_stream,
+                                      info_node, packet_words, parse_io_header, size_prefixed)
 from evstream.io.reader import BLOCK_EVENTS, EventReader
 from evstream.io.writer import EventWriter
 
@@ -32,7 +31,7 @@ MAGIC = b"#!AER-DAT4.0\r\n"
 PACKET_EVENTS = 1 << 15
 """Events per packet the writer emits (512 KiB of structs before compression)."""
 
-_DATA_START = len(MAGIC) + 4
+_DATA_START = len(MAGIC) + IO_HEADER_LENGTH.size
 _T_MIN = np.iinfo(np.int64).min
 _MAX_THREADS = 4
 
@@ -95,7 +94,7 @@ class Aedat4Reader(EventReader):
             raise EventFileError(self.path, f"not an AEDAT 4.0 file (starts with {head[:len(MAGIC)]!r})", 0)
         if len(head) < _DATA_START:
             raise EventFileError(self.path, "file ends before the IOHeader length", len(MAGIC))
-        size = struct.unpack_from("<i", head, len(MAGIC))[0]
+        size = IO_HEADER_LENGTH.unpack_from(head, len(MAGIC))[0]
         self._file_size = os.fstat(self._file.fileno()).st_size
         if size <= 0 or _DATA_START + size > self._file_size:
             raise EventFileError(self.path, f"IOHeader length {size} does not fit the {self._file_size}-byte file",
@@ -389,8 +388,7 @@ class Aedat4Writer(EventWriter):
         self._file.write(self._header(-1))
 
     def _header(self, table_pos: int) -> bytes:
-        io_header = encode_io_header(self._compression, table_pos, self._info)
-        return MAGIC + struct.pack("<i", len(io_header)) + io_header
+        return MAGIC + encode_io_header(self._compression, table_pos, self._info)
 
     def _write(self, events: np.ndarray) -> None:
         if self._pending_n:

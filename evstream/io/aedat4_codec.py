@@ -19,11 +19,13 @@ import numpy as np
 import zstandard
 
 from evstream._jit import kernel
-from evstream.events import empty_events
+from evstream.events import EVENT_DTYPE, empty_events
 from evstream.io import flatbuffers_lite as fb
 
 COMPRESSIONS = ("none", "lz4", "lz4_high", "zstd", "zstd_high")
 """IOHeader compression enum values 0..4, by name."""
+IO_HEADER_LENGTH = struct.Struct("<i")
+"""The int32 length before the IOHeader FlatBuffer."""
 PACKET_HEADER = struct.Struct("<ii")
 """A packet's header: stream id, size of the data that follows."""
 EVENT_BYTES = 16
@@ -129,9 +131,10 @@ def info_node(sensor_size, compression: str, source: str, stream_id: int = 0) ->
 
 
 def encode_io_header(compression: str, table_pos: int, info: bytes) -> bytes:
-    """An IOHeader FlatBuffer (without its length; files and streams put an int32 length before it)."""
-    return bytes(fb.build(fb.Table([fb.Scalar("i", COMPRESSIONS.index(compression)), fb.Scalar("q", table_pos),
-                                    fb.String(info)]), b"IOHE"))
+    """An IOHeader as files and streams carry it: its int32 length, then the FlatBuffer."""
+    buf = fb.build(fb.Table([fb.Scalar("i", COMPRESSIONS.index(compression)), fb.Scalar("q", table_pos),
+                             fb.String(info)]), b"IOHE")
+    return IO_HEADER_LENGTH.pack(len(buf)) + buf
 
 
 def decompress(data, compression: str) -> bytes:
@@ -206,6 +209,16 @@ def encode_event_packet(events: np.ndarray, compress) -> bytes:
     words = np.empty(2 * len(events), np.int64)
     _pack_events(events["x"], events["y"], events["t"], events["p"], words)
     return compress(fb.build(fb.Table([fb.StructVector(words, EVENT_BYTES, 8)]), b"EVTS", size_prefixed=True))
+
+
+def load_kernels() -> None:
+    """Compile, or load from numba's cache, the packet kernels for every array layout that streams
+    pass them. A first call holds the GIL for a second or more, so live sources and servers call
+    this before their threads start streaming."""
+    for n in (1, 2):  # the columns of one event are contiguous, those of more are strided
+        packet = encode_event_packet(np.zeros(n, EVENT_DTYPE), bytes)
+    for buffer in (packet, np.frombuffer(packet, np.uint8).copy()):  # read-only and writable
+        decode_events(packet_words(memoryview(buffer), "none"), (1, 1))
 
 
 @kernel

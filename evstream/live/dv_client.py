@@ -17,7 +17,8 @@ import time
 import numpy as np
 
 from evstream.events import concat_events
-from evstream.io.aedat4_codec import PACKET_HEADER, decode_events, event_stream, packet_words, parse_io_header
+from evstream.io.aedat4_codec import (IO_HEADER_LENGTH, PACKET_HEADER, decode_events, event_stream, load_kernels,
+                                      packet_words, parse_io_header)
 from evstream.io.reader import bad_event
 from evstream.live.source import EventSource, SourceError
 
@@ -28,7 +29,7 @@ MAX_HEADER_BYTES = 16 << 20
 MAX_PACKET_BYTES = 256 << 20
 """Largest packet accepted (16 M events uncompressed)."""
 
-_LENGTH = struct.Struct("<i")
+_INT32 = struct.Struct("<i")
 _MIN_RECEIVE = 64 << 10
 _T_MIN = np.iinfo(np.int64).min
 
@@ -51,7 +52,7 @@ class _Receiver:
         return self.end - self.start >= n
 
     def peek_int32(self, at: int = 0) -> int:
-        return _LENGTH.unpack_from(self.buf, self.start + at)[0]
+        return _INT32.unpack_from(self.buf, self.start + at)[0]
 
     def take(self, n: int) -> memoryview:
         view = memoryview(self.buf)[self.start:self.start + n]
@@ -124,6 +125,7 @@ class DvNetworkSource(EventSource):
             raise ValueError(f"timeout_s must be positive or None, got {timeout_s}")
         self.name = f"dvnet:{host}:{port}"
         self.timeout_s = timeout_s
+        load_kernels()  # now, not in the source thread: a first load holds the GIL
         self._sock = self._connect(host, int(port))
         try:
             self._receiver = _Receiver(self._sock, timeout_s, lambda: self.stopping)
@@ -150,16 +152,16 @@ class DvNetworkSource(EventSource):
 
     def _read_header(self, stream_id: int | None) -> None:
         receiver = self._receiver
-        receiver.fill(_LENGTH.size, "the server accepted the connection but sent no DV header")
+        receiver.fill(IO_HEADER_LENGTH.size, "the server accepted the connection but sent no DV header")
         size = receiver.peek_int32()
         if not 0 < size <= MAX_HEADER_BYTES:
             raise SourceError(f"not a DV stream: IOHeader length {size} is not in 1..{MAX_HEADER_BYTES} at byte 0")
-        receiver.fill(_LENGTH.size + size, "the DV header stopped half-way")
-        receiver.take(_LENGTH.size)
+        receiver.fill(IO_HEADER_LENGTH.size + size, "the DV header stopped half-way")
+        receiver.take(IO_HEADER_LENGTH.size)
         try:
             header = parse_io_header(receiver.take(size))
         except ValueError as err:
-            raise SourceError(f"not a DV stream: {err} at byte {_LENGTH.size}") from None
+            raise SourceError(f"not a DV stream: {err} at byte {IO_HEADER_LENGTH.size}") from None
         try:
             stream = event_stream(header.streams, stream_id)
         except ValueError as err:
