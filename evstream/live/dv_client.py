@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 
-from evstream.events import concat_events
+from evstream.events import empty_events
 from evstream.io.aedat4_codec import (IO_HEADER_LENGTH, PACKET_HEADER, decode_events, event_stream, load_kernels,
                                       packet_words, parse_io_header)
 from evstream.io.reader import bad_event
@@ -174,29 +174,31 @@ class DvNetworkSource(EventSource):
     def _run(self) -> None:
         try:
             last_t = _T_MIN
-            while True:
-                if not self._receiver.fill(PACKET_HEADER.size, "the stream stalled"):
-                    return
-                size = self._check_packet_header()
-                if not self._receiver.fill(PACKET_HEADER.size + size, "the stream stalled inside a packet"):
-                    return
-                packets = []
-                while True:  # every packet received whole so far: one batch
-                    events = self._packet(size, last_t)
-                    if events is not None and len(events):
-                        packets.append(events)
-                        last_t = int(events["t"][-1])
-                    if not self._receiver.has(PACKET_HEADER.size):
-                        break
-                    size = self._check_packet_header()
-                    if not self._receiver.has(PACKET_HEADER.size + size):
-                        break
-                if packets:
-                    self._emit(concat_events(packets), last_t + 1)
+            while self._receive_packet():
+                packets = []  # (byte offset, event structs) of every event packet received whole so far
+                try:
+                    while True:
+                        packet = self._take_packet()
+                        if packet is not None:
+                            packets.append(packet)
+                        if not self._packet_buffered():
+                            break
+                finally:  # also before an error: the events ahead of it
+                    last_t = self._emit_packets(packets, last_t)
         finally:
             self._sock.close()
 
-    def _check_packet_header(self) -> int:
+    def _receive_packet(self) -> bool:
+        """Receive until the next packet is buffered whole; False when stop() was asked."""
+        receiver = self._receiver
+        return (receiver.fill(PACKET_HEADER.size, "the stream stalled")
+                and receiver.fill(PACKET_HEADER.size + self._packet_size(), "the stream stalled inside a packet"))
+
+    def _packet_buffered(self) -> bool:
+        receiver = self._receiver
+        return receiver.has(PACKET_HEADER.size) and receiver.has(PACKET_HEADER.size + self._packet_size())
+
+    def _packet_size(self) -> int:
         """The size of the packet whose header is buffered next, after checking the header."""
         stream, size = self._receiver.peek_int32(), self._receiver.peek_int32(4)
         if stream not in self._stream_ids:
@@ -207,23 +209,37 @@ class DvNetworkSource(EventSource):
                               f"at byte {self._receiver.offset}")
         return size
 
-    def _packet(self, size: int, last_t: int) -> np.ndarray | None:
-        """Decode the buffered packet of ``size`` bytes; None for a packet of another stream."""
-        at = self._receiver.offset
-        stream = self._receiver.peek_int32()
-        self._receiver.take(PACKET_HEADER.size)
-        data = self._receiver.take(size)
+    def _take_packet(self) -> tuple[int, np.ndarray] | None:
+        """Byte offset and event structs of the buffered packet (views of the receive buffer when
+        uncompressed); None for a packet of another stream."""
+        receiver = self._receiver
+        at, stream, size = receiver.offset, receiver.peek_int32(), receiver.peek_int32(4)
+        receiver.take(PACKET_HEADER.size)
+        data = receiver.take(size)
         if stream != self.stream_id:
             return None
         try:
-            events, doubt = decode_events(packet_words(data, self.compression), self.sensor_size)
+            return at, packet_words(data, self.compression)
         except ValueError as err:
             raise SourceError(f"{err} at byte {at}") from None
-        if doubt or (len(events) and events["t"][0] < last_t):
-            reason = bad_event(events, self.sensor_size, last_t, "the packet")
-            if reason is not None:
-                raise SourceError(f"{reason} at byte {at}")
-        return events
+
+    def _emit_packets(self, packets: list[tuple[int, np.ndarray]], last_t: int) -> int:
+        """Decode ``packets`` into one batch and emit it; returns the last event time. A packet with an
+        event outside the sensor or back in time raises, after the events ahead of it are emitted."""
+        out = empty_events(sum(len(words) for _, words in packets) // 2)
+        filled = 0
+        try:
+            for at, words in packets:
+                events, doubt = decode_events(words, self.sensor_size, out[filled:filled + len(words) // 2])
+                if doubt or (len(events) and events["t"][0] < last_t):
+                    raise SourceError(f"{bad_event(events, self.sensor_size, last_t, 'the packet')} at byte {at}")
+                if len(events):
+                    filled += len(events)
+                    last_t = int(events["t"][-1])
+        finally:
+            if filled:
+                self._emit(out[:filled], last_t + 1)
+        return last_t
 
     def stop(self, timeout: float = 5.0) -> None:
         super().stop(timeout)
