@@ -5,7 +5,8 @@ as the socket takes it; each client reads it whole. Prints, per client, events p
 clock (first connect to last event converted to EVENT_DTYPE: on a shared machine this mostly
 measures the scheduler), events per CPU second of the client's process (all its threads), and the
 worst gap of a thread ticking every 1 ms in that process meanwhile (the GIL held by the client,
-plus the machine's scheduling delays); the best rates and the worst gap of --repeat streams.
+plus the machine's scheduling delays), next to the worst gap of the same ticker in a process of
+its own (scheduling delays alone); the best rates and the worst gaps of --repeat streams.
 dv-processing's reader runs in its own process, ended with os._exit (LIVE.md).
 
     python benchmarks/bench_dvnet.py [--events 5e6] [--packet-events 5000,32768] [--compressions none,lz4]
@@ -37,6 +38,17 @@ with socket.create_server(("127.0.0.1", 0)) as listener:
         with conn:
             conn.sendall(stream)
             conn.recv(1)  # until the client hangs up: dv-processing's reader drops what it holds at a close
+"""
+CONTROL_TICKER = """
+import sys, threading, time
+done = threading.Event()
+threading.Thread(target=lambda: (sys.stdin.read(), done.set()), daemon=True).start()
+gap, last = 0.0, time.perf_counter()
+while not done.is_set():
+    time.sleep(0.001)
+    now = time.perf_counter()
+    gap, last = max(gap, now - last), now
+print(gap)
 """
 DV_CLIENT = """
 import os, sys, threading, time
@@ -132,8 +144,8 @@ def main() -> None:
     args = parser.parse_args()
     n_events = int(args.events)
     load_kernels()  # once, outside the timings (DvNetworkSource would load them on first use)
-    print(f"{'':<19} {'evstream DvNetworkSource':^26}   {'dv-processing NetworkReader':^26}   {'ratio':>5}")
-    print(f"{'compression':<11} {'packet':>7} " + f"{'wall M/s':>8} {'CPU M/s':>8} {'gap ms':>7}   " * 2
+    print(f"{'':<19} {'evstream DvNetworkSource':^34}   {'dv-processing NetworkReader':^34}   {'ratio':>5}")
+    print(f"{'compression':<11} {'packet':>7} " + f"{'wall M/s':>8} {'CPU M/s':>8} {'gap ms':>7} {'ctl ms':>7}   " * 2
           + f"{'CPU':>5}")
     for compression in args.compressions.split(","):
         for packet_events in (int(p) for p in args.packet_events.split(",")):
@@ -143,8 +155,8 @@ def main() -> None:
             server.stdin.write(stream)
             server.stdin.close()
             port = int(server.stdout.readline())
-            mine = [ours(port, n_events) for _ in range(args.repeat)]
-            peer = [theirs(port, n_events) for _ in range(args.repeat)]
+            mine = [with_control(ours, port, n_events) for _ in range(args.repeat)]
+            peer = [with_control(theirs, port, n_events) for _ in range(args.repeat)]
             server.wait(60)
             server.stdout.close()
             row = f"{compression:<11} {packet_events:>7} {summary(mine)}"
@@ -155,10 +167,20 @@ def main() -> None:
             print(row + f"{summary(peer)}{ratio:>5.2f}")
 
 
-def summary(runs: list[tuple[float, float, float]]) -> str:
-    """Best wall and CPU rates (M events/s) and worst ticker gap (ms) of some runs."""
+def with_control(client, port: int, n_events: int) -> tuple[float, float, float, float] | None:
+    """A client's measures and the worst gap of a ticker in a separate process meanwhile."""
+    control = subprocess.Popen([sys.executable, "-c", CONTROL_TICKER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               text=True)
+    time.sleep(0.2)
+    measures = client(port, n_events)
+    control_gap = float(control.communicate("")[0])
+    return None if measures is None else (*measures, control_gap)
+
+
+def summary(runs: list[tuple[float, float, float, float]]) -> str:
+    """Best wall and CPU rates (M events/s) and worst ticker gaps (ms) of some runs."""
     return (f"{max(r[0] for r in runs) / 1e6:>8.1f} {max(r[1] for r in runs) / 1e6:>8.1f} "
-            f"{max(r[2] for r in runs) * 1e3:>7.1f}   ")
+            f"{max(r[2] for r in runs) * 1e3:>7.1f} {max(r[3] for r in runs) * 1e3:>7.1f}   ")
 
 if __name__ == "__main__":
     main()

@@ -18,10 +18,11 @@ import time
 
 import numpy as np
 
-from evstream.events import as_events, check_sensor_size
+from evstream.events import EVENT_DTYPE, as_events, check_sensor_size
 from evstream.io.aedat4 import PACKET_EVENTS
 from evstream.io.aedat4_codec import (COMPRESSIONS, MAX_COORDINATE, PACKET_HEADER, compressor, encode_event_packet,
                                       encode_io_header, info_node, load_kernels)
+from evstream.io.reader import bad_event
 
 SLICE_S = 0.05
 """Longest a server thread blocks before it checks for close()."""
@@ -136,6 +137,8 @@ class DvNetworkServer:
         self.max_pending_bytes = int(max_pending_bytes)
         self._compress = compressor(compression)
         load_kernels()  # now: a first load holds the GIL, and send() must never wait
+        bad_event(np.zeros(2, EVENT_DTYPE), self.sensor_size, 0, "")  # its kernel too
+        self._last_t = np.iinfo(np.int64).min
         self._header = encode_io_header(compression, -1, info_node(self.sensor_size, compression, source, stream_id))
         try:
             self._listener = socket.create_server((host, int(port)))
@@ -185,9 +188,19 @@ class DvNetworkServer:
             self._clients.remove(client)
 
     def send(self, events: np.ndarray) -> None:
-        """Queue ``events`` (x, y, t, p; time never going back across calls) for every connected
-        client, in packets of up to 32768 events. Returns at once: nothing waits on the network."""
-        events = as_events(events)
+        """Queue ``events`` for every connected client, in packets of up to 32768 events. Returns at
+        once: nothing waits on the network.
+
+        Raises:
+            ValueError: an event lies outside the sensor, or goes back in time (within the batch or
+                after the previous one); nothing of the batch is sent.
+        """
+        events = np.ascontiguousarray(as_events(events))
+        reason = bad_event(events, self.sensor_size, self._last_t, "the batch")
+        if reason is not None:
+            raise ValueError(f"DvNetworkServer.send: {reason}")
+        if len(events):
+            self._last_t = int(events["t"][-1])
         with self._lock:
             self._forget_gone()
             clients = list(self._clients)

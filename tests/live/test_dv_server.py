@@ -155,8 +155,9 @@ def test_close_returns_promptly_with_a_client_that_does_not_read():
     with DvNetworkServer(0, SENSOR) as server:
         stuck = socket.create_connection(("127.0.0.1", server.port))
         wait_for_clients(server, 1)
-        for _ in range(100):
-            server.send(known_events(32768))  # 50 MB: more than the socket buffers hold
+        events = known_events(100 * 32768)
+        for k in range(0, len(events), 32768):
+            server.send(events[k:k + 32768])  # 50 MB: more than the socket buffers hold
         start = time.monotonic()
         server.close(timeout=0.2)
         assert time.monotonic() - start < 0.6
@@ -175,6 +176,17 @@ def test_clients_leaving_are_noticed():
         assert server.clients == 0
         server.send(known_events(10))
         assert server.packets_sent == 0
+
+
+def test_events_outside_the_sensor_or_back_in_time_are_refused():
+    events = known_events(10)
+    with DvNetworkServer(0, (346, 100, 2)) as server:
+        with pytest.raises(ValueError, match=r"^DvNetworkServer.send: event \(0, 100\) at t=15650 us is outside "
+                                             r"the 346x100 sensor \(event 34600 of the batch\)$"):
+            server.send(known_events(40_000))
+        server.send(events[5:])
+        with pytest.raises(ValueError, match=r"time goes backwards: event 0 of the batch has t=7000 us after t=7002 us$"):
+            server.send(events[:5])
 
 
 def test_bad_arguments():
