@@ -178,6 +178,7 @@ class DvNetworkServer:
 
     @property
     def dropped_packets(self) -> int:
+        """Packets not queued for a client because its queue was full, summed over all clients."""
         with self._lock:
             return self._dropped_gone + sum(c.dropped for c in self._clients)
 
