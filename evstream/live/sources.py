@@ -1,5 +1,9 @@
 """``open_source("dv:SERIAL" | "dvnet:HOST:PORT" | "metavision[:PATH]" | "webcam[:N]" | "video:FILE" |
-"synthetic" | "file:PATH")``: one factory for every live source."""
+"synthetic" | "file:PATH")``: one factory for every live source.
+
+Options go to the source: ``timeout_s``, ``stream_id``, ``queue_size`` for ``dvnet``; those of
+:class:`~evstream.live.other_sources.SyntheticSource` and :class:`~evstream.live.replay.FileReplaySource`.
+"""
 
 from __future__ import annotations
 
@@ -20,12 +24,12 @@ def open_source(spec: str, *, timeout_s: float = 5.0, **options) -> EventSource:
 
         return DvCameraSource(arg or None)
     if kind == "dvnet":
-        from evstream.live.dv_sources import DvNetworkSource
+        from evstream.live.dv_client import DvNetworkSource
 
         host, _, port = arg.rpartition(":")
         if not host or not port.isdigit():
             raise ValueError(f"source {spec!r}: expected dvnet:HOST:PORT")
-        return DvNetworkSource(host, int(port))
+        return DvNetworkSource(host, int(port), **options)
     if kind == "metavision":
         from evstream.live.other_sources import MetavisionSource
 

@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from evstream.events import EventFileError, TruncatedFileWarning, empty_events
 from evstream.io import detect_format, open_events, read_events, write_events
 from evstream.io import flatbuffers_lite as fb
-from evstream.io.aedat4 import Aedat4Reader, Aedat4Writer, _unpack_events
+from evstream.io.aedat4 import Aedat4Reader, Aedat4Writer
+from evstream.io.aedat4_codec import _unpack_events
 from tests.conftest import RECORDINGS, load_reference, synthetic_events
 
 FILES = {
