@@ -100,12 +100,15 @@ class Pipeline:
         max_pending_events: bound on the events held for the open window (the oldest are dropped).
         on_result: called with every :class:`WindowResult` in the model thread (a headless video
             sink that must see every window); the GUI polls :attr:`results` instead.
+        taps: callables given every validated batch before the filters, in the ingest thread (e.g.
+            :meth:`~evstream.live.dv_server.DvNetworkServer.send` republishing the stream); they must not block.
     """
 
     def __init__(self, source: EventSource, *, window_us: int = 50_000, filters: Sequence[Callable] = (),
                  model: Callable[[np.ndarray], Any] | None = None, max_lag_ms: float = 150.0,
-                 max_pending_events: int = 8 << 20, on_result: Callable[[WindowResult], None] | None = None):
-        self.source, self.filters, self.model = source, list(filters), model
+                 max_pending_events: int = 8 << 20, on_result: Callable[[WindowResult], None] | None = None,
+                 taps: Sequence[Callable[[np.ndarray], Any]] = ()):
+        self.source, self.filters, self.model, self.taps = source, list(filters), model, list(taps)
         self.on_result = on_result
         self.max_lag_s = max_lag_ms / 1e3
         self.model_enabled = True  # toggled from the GUI
@@ -182,6 +185,8 @@ class Pipeline:
                 counts = self.validator.counts
                 self.stats.off_sensor_events = counts.off_sensor_events
                 self.stats.unsorted_batches = counts.unsorted_batches
+                for tap in self.taps:
+                    tap(events)
                 if self.filters_enabled:
                     for f in self.filters:
                         events = f(events)

@@ -36,7 +36,8 @@ class EventSource(ABC):
 
     Subclasses set ``sensor_size`` and ``name`` and implement :meth:`_run`, which calls
     :meth:`_emit` for each batch and returns when the stream ends or :attr:`stopping` is set.
-    An exception in :meth:`_run` is kept in :attr:`error` and re-raised by :meth:`batches`.
+    An exception in :meth:`_run` is kept in :attr:`error` as a :class:`SourceError` whose message
+    starts with the source's name (one line for the viewer and the CLI), and re-raised by :meth:`batches`.
     """
 
     finite = False
@@ -72,7 +73,10 @@ class EventSource(ABC):
         try:
             self._run()
         except BaseException as err:  # kept for the consumer: a failing source must never be silent
-            self.error = err
+            message = str(err) or type(err).__name__
+            self.error = err if isinstance(err, SourceError) and message.startswith(self.name) else \
+                SourceError(f"{self.name}: {message}")
+            self.error.__cause__ = None if self.error is err else err
         finally:
             self.queue.close()
 
@@ -114,4 +118,4 @@ class EventSource(ABC):
                 break
             yield batch
         if self.error is not None:
-            raise SourceError(f"{self.name}: {self.error}") from self.error
+            raise self.error

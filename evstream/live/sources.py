@@ -1,7 +1,7 @@
 """``open_source("dv:SERIAL" | "dvnet:HOST:PORT" | "metavision[:PATH]" | "webcam[:N]" | "video:FILE" |
 "synthetic" | "file:PATH")``: one factory for every live source.
 
-Options go to the source: ``timeout_s``, ``stream_id``, ``queue_size`` for ``dvnet``; those of
+Options go to the source: ``stream_id``, ``queue_size`` for ``dvnet``; those of
 :class:`~evstream.live.other_sources.SyntheticSource` and :class:`~evstream.live.replay.FileReplaySource`.
 """
 
@@ -15,8 +15,7 @@ SOURCE_KINDS = ("dv", "dvnet", "metavision", "webcam", "video", "synthetic", "fi
 def open_source(spec: str, *, timeout_s: float = 5.0, **options) -> EventSource:
     """Build the source a spec names (the source opens its device now: errors come from here).
 
-    ``timeout_s`` bounds how long a network source may stay silent; ``options`` go to the
-    synthetic and file sources.
+    ``timeout_s`` bounds how long a network source may stay silent (connect, read).
     """
     kind, _, arg = spec.partition(":")
     if kind == "dv":
@@ -29,7 +28,7 @@ def open_source(spec: str, *, timeout_s: float = 5.0, **options) -> EventSource:
         host, _, port = arg.rpartition(":")
         if not host or not port.isdigit():
             raise ValueError(f"source {spec!r}: expected dvnet:HOST:PORT")
-        return DvNetworkSource(host, int(port), **options)
+        return DvNetworkSource(host, int(port), timeout_s=timeout_s, **options)
     if kind == "metavision":
         from evstream.live.other_sources import MetavisionSource
 

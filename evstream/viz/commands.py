@@ -10,6 +10,7 @@ the summary and the window.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import subprocess
@@ -18,6 +19,7 @@ import threading
 import time
 from pathlib import Path
 
+from evstream.errors import UserError
 from evstream.jsonout import to_json
 from evstream.live.models import MODELS_DIR, TASKS
 
@@ -80,7 +82,7 @@ def _summary(source, pipeline, model_info: str, ended: str, wall_s: float) -> di
 
 
 def run_headless(source, model, window_us: int, out: Path, seconds: float | None, name: str, *,
-                 model_info: str = "no model (events only)", video: bool = True) -> tuple[dict, int]:
+                 model_info: str = "no model (events only)", video: bool = True, taps=()) -> tuple[dict, int]:
     """Process a source to its end, ``seconds`` of event time, or Ctrl-C, into ``out/<name>.mp4`` and a summary.
 
     While it runs, ``out/<name>.json`` is refreshed every few seconds (``"ended": "running"``), so a
@@ -106,7 +108,7 @@ def run_headless(source, model, window_us: int, out: Path, seconds: float | None
 
     lossless = getattr(source, "lossless", False)
     pipeline = Pipeline(source, window_us=window_us, model=model, max_lag_ms=1e9 if lossless else 150.0,
-                        on_result=write)
+                        on_result=write, taps=taps)
     interrupted = threading.Event()
     previous_handler = signal.signal(signal.SIGINT, lambda *_: interrupted.set())  # a second Ctrl-C too
     start = next_status = time.monotonic()
@@ -195,19 +197,41 @@ def _view(source, args, name: str) -> int:
     window_us = int(args.window_ms * 1000) if args.window_ms else (model.window_us if model else 50_000)
     width, height = source.sensor_size[:2]
     print(f"evstream: {source.name}, {width}x{height}; model: {message}", flush=True)
-    problem = None if args.headless else qt_window_problem()
-    if args.headless or problem is not None:
-        out = Path(args.out)
-        if problem is not None:
-            print(f"evstream: {problem}: writing the view to {out}/ instead of opening a window", flush=True)
-        summary, status = run_headless(source, model, window_us, out, args.seconds, name, model_info=message,
-                                       video=not args.no_video)
-        print(write_summary(out / f"{name}.json", summary), flush=True)
-        if summary["error"]:
-            print(f"evstream: error: {summary['error']}", file=sys.stderr)
-        return status
-    return run_window(source, model, window_us, f"evstream - {source.name}", args.seconds,
-                      Path(args.screenshot) if args.screenshot else None)
+    with _dv_server(args.serve_dv, source.sensor_size) as server:
+        taps = [server.send] if server is not None else []
+        problem = None if args.headless else qt_window_problem()
+        if args.headless or problem is not None:
+            out = Path(args.out)
+            if problem is not None:
+                print(f"evstream: {problem}: writing the view to {out}/ instead of opening a window", flush=True)
+            summary, status = run_headless(source, model, window_us, out, args.seconds, name, model_info=message,
+                                           video=not args.no_video, taps=taps)
+            print(write_summary(out / f"{name}.json", summary), flush=True)
+            if summary["error"]:
+                print(f"evstream: error: {summary['error']}", file=sys.stderr)
+            return status
+        return run_window(source, model, window_us, f"evstream - {source.name}", args.seconds,
+                          Path(args.screenshot) if args.screenshot else None)
+
+
+@contextlib.contextmanager
+def _dv_server(address: str | None, sensor_size):
+    """A DV network server on ``[HOST:]PORT`` for the run (None without ``--serve-dv``)."""
+    if address is None:
+        yield None
+        return
+    from evstream.live.dv_server import DvNetworkServer
+
+    host, _, port = address.rpartition(":")
+    if not port.isdigit():
+        raise UserError(f"--serve-dv {address!r}: expected PORT or HOST:PORT")
+    server = DvNetworkServer(int(port), sensor_size, host=host or "127.0.0.1")
+    print(f"evstream: serving the event stream in the DV network format on {host or '127.0.0.1'}:{server.port}",
+          flush=True)
+    try:
+        yield server
+    finally:
+        server.close()
 
 
 def _headless(args) -> bool:
@@ -265,6 +289,9 @@ def _view_arguments(parser: argparse.ArgumentParser, task_default: str | None) -
     parser.add_argument("--out", default="evstream_out", metavar="DIR", help="folder for the headless output")
     parser.add_argument("--no-video", action="store_true", help="headless: write the summary only, no MP4")
     parser.add_argument("--seconds", type=float, metavar="S", help="stop after this much event time")
+    parser.add_argument("--serve-dv", metavar="[HOST:]PORT",
+                        help="also publish the event stream in the DV network format (dv-processing's NetworkReader, "
+                             "DV's net_tcp_client read it) on HOST (default 127.0.0.1) and PORT")
     parser.add_argument("--screenshot", metavar="PNG",
                         help="with a window: save it to this PNG when --seconds is reached, then quit")
 
