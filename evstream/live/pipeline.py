@@ -47,6 +47,7 @@ class WindowResult:
     stage_ms: dict[str, float]
     sequence: int = 0
     partial: bool = False
+    label: str | None = None  # ground truth from the source (a playlist's folder name), if any
 
 
 @dataclass
@@ -192,7 +193,7 @@ class Pipeline:
                         events = f(events)
                 if len(events):
                     self._ingest_at_end = False
-                self._submit(self.windows.push(events, batch.t_end_us, batch.pass_end), batch.wall_time)
+                self._submit(self.windows.push(events, batch.t_end_us, batch.pass_end, batch.label), batch.wall_time)
                 if batch.pass_end:
                     self._ingest_at_end = True
             if not self._stop.is_set():
@@ -237,7 +238,7 @@ class Pipeline:
         self.stats.windows += 1
         self.stats.latencies_ms.append(latency)
         result = WindowResult(window.t_start_us, window.t_end_us, window.events, output, latency,
-                              {"model": (done - start) * 1e3}, window.sequence, window.partial)
+                              {"model": (done - start) * 1e3}, window.sequence, window.partial, window.label)
         self.results.set(result)
         if self.on_result is not None:
             self.on_result(result)

@@ -25,6 +25,7 @@ class EventBatch:
     t_end_us: int
     wall_time: float
     pass_end: bool = False
+    label: str | None = None  # the ground truth of what is playing (a playlist's folder name)
 
 
 class SourceError(RuntimeError):
@@ -60,9 +61,9 @@ class EventSource(ABC):
     def stopping(self) -> bool:
         return self._stop.is_set()
 
-    def _emit(self, events: np.ndarray, t_end_us: int, *, pass_end: bool = False) -> None:
+    def _emit(self, events: np.ndarray, t_end_us: int, *, pass_end: bool = False, label: str | None = None) -> None:
         self.events_emitted += len(events)
-        self.queue.put(EventBatch(events, int(t_end_us), time.monotonic(), pass_end), block=self.lossless)
+        self.queue.put(EventBatch(events, int(t_end_us), time.monotonic(), pass_end, label), block=self.lossless)
 
     def info(self) -> dict:
         """What the viewer's info panel and the run summary show about the source."""

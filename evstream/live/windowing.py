@@ -41,6 +41,7 @@ class Window(NamedTuple):
     t_end_us: int
     sequence: int
     partial: bool
+    label: str | None = None  # the ground truth the source gave the sequence's first batch
 
 
 class EventWindows:
@@ -67,9 +68,12 @@ class EventWindows:
         self._window_end: int | None = None
         self._clock = 0
         self._last_t = -1  # newest event time held in this sequence
+        self._label: str | None = None
 
-    def push(self, events: np.ndarray, t_end_us: int, pass_end: bool = False) -> list[Window]:
-        """Add a time-sorted batch whose source clock reached ``t_end_us``; the windows it completes."""
+    def push(self, events: np.ndarray, t_end_us: int, pass_end: bool = False, label: str | None = None) -> list[Window]:
+        """Add a time-sorted batch whose source clock reached ``t_end_us``; the windows it completes.
+
+        ``label`` (a playlist's ground truth) is kept for the sequence this batch opens."""
         done: list[Window] = []
         t_end = max(int(t_end_us), int(events["t"][-1]) + 1 if len(events) else 0)
         if self._window_end is not None and len(events):
@@ -78,12 +82,13 @@ class EventWindows:
             self._hold(events)
             if self._window_end is None:
                 self._window_end = int(events["t"][0]) + self.window_us
+                self._label = label
         if self._window_end is not None:
             self._clock = max(self._clock, t_end)
             while self._clock >= self._window_end:
                 self._skip_empty_windows()
                 done.append(Window(self._take_before(self._window_end), self._window_end - self.window_us,
-                                   self._window_end, self.sequence, False))
+                                   self._window_end, self.sequence, False, self._label))
                 self._window_end += self.window_us
         if pass_end:
             self._end_pass(done)
@@ -151,7 +156,7 @@ class EventWindows:
         if len(window):
             self.stats.partial_windows += 1
             end = min(max(self._clock, int(window["t"][-1]) + 1), self._window_end)
-            done.append(Window(window, self._window_end - self.window_us, end, self.sequence, True))
+            done.append(Window(window, self._window_end - self.window_us, end, self.sequence, True, self._label))
         self.stats.passes += 1
         self.sequence += 1
         self._reset()

@@ -22,6 +22,7 @@ from pathlib import Path
 from evstream.errors import UserError
 from evstream.jsonout import to_json
 from evstream.live.models import MODELS_DIR, TASKS
+from evstream.live.score import PlaylistScore
 
 RECORDINGS = MODELS_DIR.parent / "recordings"
 DEMOS = {  # recording, task of its bundled model
@@ -98,9 +99,11 @@ def run_headless(source, model, window_us: int, out: Path, seconds: float | None
     sink = VideoSink(out / f"{name}.mp4", fps=min(1e6 / window_us, 60.0)) if video else None
     last: dict = {}
     processed = [0]  # event time covered by processed windows, over every loop
+    score = PlaylistScore()
 
     def write(result) -> None:
         processed[0] += result.t_end_us - result.t_start_us
+        score.update(result)
         if sink is not None:
             frame = dashboard.frame(result, pipeline.stats)
             sink.write(frame)
@@ -142,6 +145,9 @@ def run_headless(source, model, window_us: int, out: Path, seconds: float | None
         save_png(out / f"{name}.png", last["frame"])
         files.append(str(out / f"{name}.png"))
     summary = _summary(source, pipeline, model_info, ended, time.monotonic() - start)
+    score.finish()
+    if score.samples:
+        summary["playlist"] = score.summary()
     summary["files"] = [*files, str(out / f"{name}.json")]
     status = 2 if ended == "error" else 130 if ended.startswith("interrupted") else 0
     return summary, status
@@ -315,7 +321,9 @@ def register(subparsers) -> None:
     live.set_defaults(run=_live)
 
     replay = subparsers.add_parser("replay", help="replay an event file in real time in the window")
-    replay.add_argument("file", help="an event file of any format evstream reads")
+    replay.add_argument("file", metavar="PATH",
+                        help="an event file of any format evstream reads, or a folder played as a playlist (each "
+                             "file's folder name is its ground truth, e.g. N-MNIST's Test/<digit>/)")
     _replay_arguments(replay)
     add_reader_arguments(replay)
     _view_arguments(replay, "none")
