@@ -45,7 +45,10 @@ def latency_text(latency_ms: float, stats: PipelineStats | None = None) -> str:
 
 
 def time_text(t_s: float, duration_s: float | None) -> str:
-    """``"t 1.250 s / 2.000 s"``: the shown time, relative to the recording start, and the duration."""
+    """``"t 1.250 s / 2.000 s"``: the shown time, relative to the recording start, and the duration
+    (a window's end can pass the last event by a microsecond: never shown beyond the duration)."""
+    if duration_s:
+        t_s = min(t_s, duration_s)
     return f"t {seconds_text(t_s)}" + (f" / {seconds_text(duration_s)}" if duration_s else "")
 
 

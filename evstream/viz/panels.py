@@ -110,6 +110,8 @@ class EventPanel(ImagePanel):
         self.boxes: dict[int, pg.PlotDataItem] = {}
         self.labels: list[pg.TextItem] = []
         self.detections: Detections | None = None
+        self.label_font = QtGui.QFont()
+        self.label_font.setPointSize(FONT_PT - 1)
         self.message = pg.TextItem(anchor=(0.5, 0.5), fill=pg.mkBrush(0, 0, 0, 190), border=pg.mkPen(TEXT_RGB))
         font = QtGui.QFont()
         font.setPointSize(FONT_PT + 4)
@@ -153,7 +155,7 @@ class EventPanel(ImagePanel):
         count = 0 if detections is None else len(detections.scores)
         while len(self.labels) < count:
             label = pg.TextItem(color=(16, 16, 20), anchor=(0, 0))
-            label.textItem.document().setDocumentMargin(1)
+            label.setFont(self.label_font)
             label.setZValue(10)
             self.view.addItem(label)
             self.labels.append(label)
@@ -342,7 +344,7 @@ class LivePlot:
             self.set_top(top)
         t = timeline["t_s"]
         for curve, v in zip(self.curves, values):
-            curve.setSymbol("o" if len(t) == 1 else None)  # a single sample is a dot, not an invisible line
+            curve.setSymbol("o" if np.isfinite(v).sum() == 1 else None)  # one sample: a dot, not an invisible line
             curve.setData(t, v * self.factor)
         self.plot.setXRange(*timeline.x_range(), padding=0)
 

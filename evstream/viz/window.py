@@ -106,7 +106,7 @@ class LiveWindow(QtWidgets.QMainWindow):
         self._seen = 0  # version of the last result shown
         self._paused = False
         self._state: tuple | None = None
-        self._seek_target: tuple[int, float, int | None] | None = None  # (t_us, deadline, position before)
+        self._seek_target: tuple[int, int | None] | None = None  # (t_us, the replay's position before)
         self._next_info = 0.0
         self._last: WindowResult | None = None
         self._build(width, height, tau_us)
@@ -217,21 +217,24 @@ class LiveWindow(QtWidgets.QMainWindow):
         replay = self.replay
         if replay is None:
             return
+        if self._state and self._state[0] == "finished":
+            return
         if replay.ended:
             self.seek(self._start_us())
-            self._paused = False
-        elif self._state and self._state[0] == "finished":
-            return
-        else:
-            self._paused = not self._paused
+            if not self._paused:  # a pause request would re-anchor the replay clock: only send a change
+                self._show_state()
+                return
+        self._paused = not self._paused
         replay.set_paused(self._paused)
+        if not self._paused and self._seek_target is not None:
+            replay.seek(self._seek_target[0])  # a seek made while paused: play from its target (a fresh clock)
         self._show_state()
 
     def seek(self, t_us: int) -> None:
         """Jump the replay to event time ``t_us``; the slider shows the target until the replay gets there."""
         if self.replay is None:
             return
-        self._seek_target = (int(t_us), time.monotonic() + 1.0, self.replay.position_us)
+        self._seek_target = (int(t_us), self.replay.position_us)
         self.replay.seek(int(t_us))
 
     def _seek_to_slider(self) -> None:
@@ -249,8 +252,8 @@ class LiveWindow(QtWidgets.QMainWindow):
         """The replay position the slider shows: a pending seek's target, else the replay's read position."""
         position = self.replay.position_us
         if self._seek_target is not None:
-            target, deadline, before = self._seek_target
-            if position == before and time.monotonic() < deadline:
+            target, before = self._seek_target
+            if position == before:  # nothing played since the seek (e.g. paused)
                 return target
             self._seek_target = None
         return position
