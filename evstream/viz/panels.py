@@ -29,7 +29,10 @@ def hex_rgb(rgb) -> str:
 
 
 def style_axes(plot: pg.PlotItem, left: str | None = None, bottom: str | None = None) -> None:
-    """Dark-theme axes: readable tick font, dim lines, labelled units."""
+    """Dark-theme axes: readable tick font, dim lines, labelled units, no automatic SI prefix (it
+    re-renders every axis label, hidden ones included, at every range change)."""
+    for name in ("left", "bottom", "right", "top"):
+        plot.getAxis(name).enableAutoSIPrefix(False)
     font = QtGui.QFont()
     font.setPointSize(FONT_PT - 1)
     for name in ("left", "bottom"):
@@ -163,8 +166,10 @@ class EventPanel(ImagePanel):
         sizes = []
         for k in range(count):
             label, cls = self.labels[k], int(detections.classes[k])
-            label.setText(box_label(detections.names, cls, detections.scores[k]))
-            label.fill = pg.mkBrush(class_rgb(cls))
+            text = box_label(detections.names, cls, detections.scores[k])
+            if text != label.toPlainText():
+                label.setText(text)
+                label.fill = pg.mkBrush(class_rgb(cls))
             rect = label.textItem.boundingRect()
             sizes.append((rect.width() * px, rect.height() * py))
         spots = place_labels(np.asarray(detections.boxes_xyxy, float).reshape(-1, 4) if count else np.zeros((0, 4)),
@@ -265,6 +270,7 @@ class ClassPanel(QtWidgets.QWidget):
         self.history_plot.addItem(self.history_image)
         self.history_plot.setLabel("left", "history", color=hex_rgb(DIM_TEXT_RGB))
         self.names: tuple[str, ...] | None = None
+        self.x_range: tuple[float, float] | None = None
         self.times: list[float] = []
         self.history: list[np.ndarray] = []
 
@@ -273,7 +279,8 @@ class ClassPanel(QtWidgets.QWidget):
         self.times.clear()
         self.history.clear()
 
-    def show_classes(self, output: Classification, t_s: float, window_s: float) -> None:
+    def show_classes(self, output: Classification, t_s: float, window_s: float, x_range: tuple[float, float]) -> None:
+        """Show one classification at time ``t_s`` (window ``window_s`` long); ``x_range``: the plots' time axis."""
         p = np.asarray(output.probabilities, float)
         names = tuple(class_name(output.names, k) for k in range(len(p)))
         if names != self.names:
@@ -302,7 +309,9 @@ class ClassPanel(QtWidgets.QWidget):
         self.history_image.setImage(class_history_rgb(np.stack(self.history)), autoLevels=False)
         t0, t1 = self.times[0] - window_s, self.times[-1]
         self.history_image.setRect(QtCore.QRectF(t0, -0.5, max(t1 - t0, 1e-3), len(p)))
-        self.history_plot.setXRange(t0, t1, padding=0)
+        if x_range != self.x_range:  # the same stepped axis as the plots: re-rendered only at a step
+            self.x_range = x_range
+            self.history_plot.setXRange(*x_range, padding=0)
 
 
 class LivePlot:
@@ -320,12 +329,10 @@ class LivePlot:
         plot.setTitle(f"<span style='color:{hex_rgb(TEXT_RGB)};font-size:{FONT_PT}pt'>{spec.title}</span>"
                       f"<span style='font-size:{FONT_PT - 1}pt'>{legend}</span>")
         style_axes(plot, left=spec.unit, bottom="time (s)")
-        plot.getAxis("bottom").enableAutoSIPrefix(False)
-        plot.getAxis("left").enableAutoSIPrefix(False)
-        plot.showGrid(x=False, y=True, alpha=0.15)
         self.curves = [plot.plot(pen=pg.mkPen(s.rgb, width=2), connect="finite", symbolBrush=s.rgb, symbolPen=None,
                                  symbolSize=5) for s in spec.series]
         self.top, self.factor, self.prefix = 0.0, 1.0, ""
+        self.x_range: tuple[float, float] | None = None
         self.set_top(spec.min_top)
 
     def set_top(self, top: float) -> None:
@@ -346,7 +353,10 @@ class LivePlot:
         for curve, v in zip(self.curves, values):
             curve.setSymbol("o" if np.isfinite(v).sum() == 1 else None)  # one sample: a dot, not an invisible line
             curve.setData(t, v * self.factor)
-        self.plot.setXRange(*timeline.x_range(), padding=0)
+        x_range = timeline.x_range()
+        if x_range != self.x_range:  # the axis re-renders only when the range steps
+            self.x_range = x_range
+            self.plot.setXRange(*x_range, padding=0)
 
     def clear(self) -> None:
         for curve in self.curves:

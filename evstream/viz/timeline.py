@@ -8,6 +8,7 @@ between results, so a forward gap (skipped empty windows) fades it as much as it
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,6 +17,8 @@ from evstream.live.pipeline import PipelineStats, WindowResult
 
 SPAN_S = 30.0
 """Event time the plots show (the most recent), in seconds."""
+WIDTHS = (1.0, 1.2, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0)
+"""Widths of the plots' time axis, per decade."""
 
 
 @dataclass(frozen=True)
@@ -118,14 +121,16 @@ class Timeline:
         return self._data[FIELDS.index(name), :self._n]
 
     def x_range(self) -> tuple[float, float]:
-        """The plots' time axis: the last :data:`SPAN_S` seconds, or all of a shorter history (so it
-        fills the plot), at least one window wide."""
+        """The plots' time axis: wide enough for the history (at most :data:`SPAN_S`), rounded up to
+        :data:`WIDTHS` so the history fills at least ~3/4 of it, and moving in steps of a tenth of its
+        width (the axis re-renders only at a step, not at every window)."""
         if not self._n:
             return 0.0, 1.0
         t = self["t_s"]
-        end = float(t[-1])
-        start = max(float(t[0]), end - SPAN_S)
-        width = max(self.window_us / 1e6, 1e-3)
-        if end - start < width:
-            start = end - width
-        return start, end
+        first, last = float(t[0]) - self.window_us / 1e6, float(t[-1])  # from the first window's start
+        length = min(max(last - first, 1e-3), SPAN_S)
+        decade = 10.0 ** math.floor(math.log10(length))
+        width = next(w * decade for w in WIDTHS if w * decade >= length * (1 - 1e-9))
+        step = width / 10
+        end = math.ceil(last / step - 1e-9) * step
+        return max(end - width, math.floor(first / step + 1e-9) * step), end  # no time before the history

@@ -24,6 +24,7 @@ from evstream.viz.timeline import PLOTS, Timeline
 
 SLIDER_STEPS = 10_000
 INFO_PERIOD_S = 0.25  # the info panel's text is refreshed at 4 Hz
+PLOT_HZ = 20  # plots redraw at most this often (each redraw re-renders their time axes)
 ERROR_RGB = (255, 110, 110)
 STATE_ICONS = {"error": "■", "ended": "■", "finished": "■", "paused": "❚❚", "playing": "▶", "live": "●"}
 STYLE = f"""
@@ -107,7 +108,8 @@ class LiveWindow(QtWidgets.QMainWindow):
         self._paused = False
         self._state: tuple | None = None
         self._seek_target: tuple[int, int | None] | None = None  # (t_us, the replay's position before)
-        self._next_info = 0.0
+        self._next_info = self._next_plots = 0.0
+        self._plots_due = False  # a result arrived that the plots do not show yet
         self._last: WindowResult | None = None
         self._build(width, height, tau_us)
         self._fit_to_screen()
@@ -318,6 +320,10 @@ class LiveWindow(QtWidgets.QMainWindow):
         if result is not None and version != self._seen:
             self._seen = version
             self._show_result(result)
+        if self._plots_due and time.monotonic() >= self._next_plots:
+            self._plots_due, self._next_plots = False, time.monotonic() + 1 / PLOT_HZ
+            for plot in self.plots.values():
+                plot.update(self.timeline)
         if time.monotonic() >= self._next_info:
             self._next_info = time.monotonic() + INFO_PERIOD_S
             self._update_info()
@@ -339,9 +345,8 @@ class LiveWindow(QtWidgets.QMainWindow):
                 self.panel_area.arrange()
         elif isinstance(output, Classification):
             self.class_panel.setVisible(True)
-            self.class_panel.show_classes(output, t_s, self.timeline.window_us / 1e6)
-        for plot in self.plots.values():
-            plot.update(self.timeline)
+            self.class_panel.show_classes(output, t_s, self.timeline.window_us / 1e6, self.timeline.x_range())
+        self._plots_due = True
         self._last = result
         if self._state is None or self._state[0] != "error":
             parts = status_parts(t_s, self.source_info.get("duration_s"), result.latency_ms, self.pipeline.stats)

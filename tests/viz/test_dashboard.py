@@ -32,7 +32,7 @@ def test_timeline_relative_times_sequences_and_decay_steps():
     assert timeline.add(_result(3), None) == (False, 150_000.0)  # a forward gap: the image decays by it
     assert timeline.relative_s(T0 + 200_000) == pytest.approx(0.2)
     np.testing.assert_allclose(timeline["t_s"], [0.05, 0.2])
-    assert timeline.x_range() == pytest.approx((0.05, 0.2))  # the history fills the plot
+    assert timeline.x_range() == pytest.approx((0.0, 0.2))  # from the first window's start: filled
     new, _ = timeline.add(_result(0, sequence=1), None)  # a loop's turn
     assert new and len(timeline) == 1 and timeline["t_s"][0] == pytest.approx(0.05)
     live = Timeline(None)  # no known start: each sequence starts at its first window
@@ -45,7 +45,20 @@ def test_timeline_keeps_the_recent_history():
     for k in range(1000):
         timeline.add(WindowResult(k * 100_000, (k + 1) * 100_000, make_events([], [], [], []), None, 1.0, {}), None)
     assert 375 <= len(timeline) <= 500 and timeline["t_s"][-1] == pytest.approx(100.0)  # old samples dropped
-    assert timeline.x_range() == pytest.approx((70.0, 100.0))  # the last 30 s
+    assert timeline.x_range() == pytest.approx((72.0, 102.0))  # the last 30 s, moving in 3 s steps
+
+
+def test_time_axis_moves_in_steps_and_the_history_fills_most_of_it():
+    timeline = Timeline(0)
+    ranges = []
+    for k in range(400):
+        timeline.add(WindowResult(k * 50_000, (k + 1) * 50_000, make_events([], [], [], []), None, 1.0, {}), None)
+        start, end = timeline.x_range()
+        t = timeline["t_s"]
+        assert start <= max(t[0] - 0.05, t[-1] - 30) + 1e-9 and end >= t[-1] - 1e-9  # the recent history is shown
+        assert (t[-1] - max(start, t[0] - 0.05)) / (end - start) >= 0.65  # and fills most of the axis
+        ranges.append((start, end))
+    assert len(set(ranges[100:])) < 30  # 300 windows, few axis changes
 
 
 def test_caption_shows_relative_time_both_drops_latency_and_the_info_line():

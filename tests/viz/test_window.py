@@ -72,7 +72,7 @@ def _run_to_end(app, pipeline, window):
     window.show()
     pipeline.start()
     assert _spin(app, 60, until=lambda: not pipeline.running and window._seen == pipeline.results.get()[0])
-    app.processEvents()
+    _spin(app, 0.15)  # the plots redraw at 20 Hz
 
 
 def _plot_pixel(widget, plot, x, y):
