@@ -1,4 +1,5 @@
-"""Screenshots of the live window on the bundled demo recordings with their models (for the README).
+"""Screenshots of the live window on the bundled demo recordings with their models, and frames of the
+headless video (for the README).
 
 Run under a virtual display, e.g.::
 
@@ -21,6 +22,8 @@ from evstream.live.models import load_live_model
 from evstream.live.pipeline import Pipeline
 from evstream.live.replay import FileReplaySource
 from evstream.viz.commands import DEMOS
+from evstream.viz.dashboard import Dashboard
+from evstream.viz.headless import save_png
 from evstream.viz.window import LiveWindow
 
 CHECKPOINTS = {"detection": "detector_spikeyolo.pt", "gesture": "gesture_tasnn.pt", "depth": "depth_spiking_unet.pt"}
@@ -53,6 +56,23 @@ def shoot(app, name: str, speed: float, at_s: float, out: Path, end_shot: bool) 
     window.close()
 
 
+def video_frame(name: str, out: Path) -> None:
+    """Process demo ``name`` to its end, as ``--headless`` does, and save the frame two thirds in."""
+    path, task = DEMOS[name]
+    model, window_us, _ = load_live_model(task)
+    source = FileReplaySource(path, speed=float("inf"))
+    dashboard = Dashboard(source.sensor_size, source_info=source.info(),
+                          model_info=f"{task} · {CHECKPOINTS[task]} · window {window_us / 1e3:g} ms")
+    frames = []
+    pipeline = Pipeline(source, window_us=window_us, model=model, max_lag_ms=1e9,
+                        on_result=lambda result: frames.append(dashboard.frame(result, pipeline.stats)))
+    with pipeline:
+        pipeline.join()
+    file = out / f"video_{name}.png"
+    save_png(file, frames[len(frames) * 2 // 3])
+    print(f"{file}: {file.stat().st_size // 1024} KB")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent, help="folder for the PNGs")
@@ -62,7 +82,11 @@ def main() -> None:
                         help="replay speed of each demo (lower for the slower models)")
     parser.add_argument("--at", type=float, nargs="+", default=[12.0, 14.0, 14.0],
                         help="wall seconds after which each demo's screenshot is taken")
+    parser.add_argument("--video", nargs="*", default=["depth"], choices=list(DEMOS),
+                        help="demos of which a headless video frame is saved too")
     args = parser.parse_args()
+    for name in args.video:
+        video_frame(name, args.out)
     app = pg.mkQApp("evstream")
     for k, (name, speed, at_s) in enumerate(zip(args.demos, args.speeds, args.at)):
         shoot(app, name, speed, at_s, args.out, end_shot=k == 0)

@@ -8,6 +8,17 @@ import os
 from evstream.live.pipeline import PipelineStats
 
 END_OF_RECORDING = "end of recording — press play to replay"
+EVENTS_TITLE, DEPTH_TITLE, CLASSES_TITLE = "Events", "Depth", "Class probabilities"
+
+
+def decay_text(tau_us: float) -> str:
+    """How long the event image remembers: ``"decay 30 ms"``."""
+    return f"decay {tau_us / 1e3:g} ms"
+
+
+def depth_subtitle(width: int, height: int) -> str:
+    """What the depth panel shows: the model's output size and the scale."""
+    return f"model output {width} × {height}, metres (log scale)"
 
 
 def seconds_text(t_s: float | None) -> str:

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 
 from evstream.viz.render import DIM_TEXT_RGB, TEXT_RGB, canvas, put_text, text_size
-from evstream.viz.timeline import PlotSpec, Timeline, si_prefix
+from evstream.viz.timeline import PlotSpec, Timeline, si_prefix, y_top
 
 GRID_RGB = (48, 48, 58)
 FONT_SCALE = 0.38
@@ -28,12 +28,6 @@ def nice_ticks(lo: float, hi: float, count: int = 4) -> np.ndarray:
 def _tick_text(value: float, step: float) -> str:
     decimals = max(0, -math.floor(math.log10(step))) if step > 0 else 0
     return f"{value:.{decimals}f}"
-
-
-def y_top(values: list[np.ndarray], minimum: float = 1.0) -> float:
-    """The y range's top for these values: 20 % head room above the largest, at least ``minimum``."""
-    peak = max((float(np.nanmax(v)) for v in values if len(v) and np.isfinite(v).any()), default=0.0)
-    return max(peak * 1.2, minimum)
 
 
 def line_chart(timeline: Timeline, spec: PlotSpec, width: int, height: int) -> np.ndarray:

@@ -16,7 +16,8 @@ import numpy as np
 
 from evstream.live.pipeline import PipelineStats, WindowResult
 from evstream.outputs import Classification, DepthMap, Detections
-from evstream.viz.captions import info_line, status_parts
+from evstream.viz.captions import (CLASSES_TITLE, DEPTH_TITLE, EVENTS_TITLE, decay_text, depth_subtitle, info_line,
+                                   status_parts)
 from evstream.viz.chart import line_chart
 from evstream.viz.render import (BACKGROUND_RGB, DIM_TEXT_RGB, OFF_RGB, ON_RGB, PANEL_RGB, TEXT_RGB,
                                  EventImage, canvas, class_bars, class_history_rgb, depth_colour_bar, depth_rgb,
@@ -42,6 +43,7 @@ class _Layout:
     output: tuple[int, int, int, int] | None  # the output panel's image area
     output_kind: type | None
     plots: tuple[int, int, int, int]
+    has_model: bool  # the firing-rate plot is shown
 
 
 def _wrap(text: str, width: int, scale: float) -> list[str]:
@@ -103,7 +105,8 @@ class Dashboard:
         x0 = (width - content) // 2
         output_box = (x0 + ew + MARGIN, top, ow, panel_h) if kind else None
         plots = (MARGIN, self.height - PLOTS_H - MARGIN, width - 2 * MARGIN, PLOTS_H)
-        return _Layout(width, self.height, (x0, top, ew, panel_h), output_box, kind, plots)
+        has_model = output is not None or self.model_info is not None
+        return _Layout(width, self.height, (x0, top, ew, panel_h), output_box, kind, plots, has_model)
 
     # --- frames ------------------------------------------------------------------------------
     def frame(self, result: WindowResult, stats: PipelineStats | None = None) -> np.ndarray:
@@ -124,7 +127,7 @@ class Dashboard:
             self._depth_panel(img, output if isinstance(output, DepthMap) else None)
         elif layout.output_kind is Classification:
             self._class_panel(img, output if isinstance(output, Classification) else None)
-        self._plots(img, output is not None or self.model_info is not None)
+        self._plots(img)
         return img
 
     def caption(self, result: WindowResult, stats: PipelineStats | None) -> list[str]:
@@ -152,14 +155,14 @@ class Dashboard:
             panel = draw_boxes(panel, output.boxes_xyxy, output.classes, output.scores, output.names,
                                scale=w / self.sensor_wh[0], font_scale=0.42)
         img[y:y + h, x:x + w] = panel
-        after = self._title(img, x, y, "events")
+        after = self._title(img, x, y, EVENTS_TITLE)
         for name, rgb in (("ON", ON_RGB), ("OFF", OFF_RGB)):  # the polarity legend
             swatch = after + 14
             cv2.rectangle(img, (swatch, y - TITLE_H + 5), (swatch + 11, y - TITLE_H + 16),
                           tuple(int(c) for c in rgb), -1)
             put_text(img, name, swatch + 16, y - TITLE_H + 4, 0.42, TEXT_RGB)
             after = swatch + 16 + text_size(name, 0.42)[0]
-        tau = f"decay {self.events.tau_us / 1e3:g} ms"
+        tau = decay_text(self.events.tau_us)
         put_text(img, tau, x + w - text_size(tau, 0.4)[0], y - TITLE_H + 5, 0.4, DIM_TEXT_RGB)
 
     def _depth_panel(self, img: np.ndarray, depth: DepthMap | None) -> None:
@@ -172,7 +175,8 @@ class Dashboard:
             img[y:y + h, x:x + w] = cv2.resize(depth_rgb(depth.depth_m, d_max=d_max), (w, h),
                                                interpolation=cv2.INTER_NEAREST)
             dh, dw = depth.depth_m.shape
-            self._title(img, x, y, f"depth (model output {dw} x {dh})")
+            after = self._title(img, x, y, DEPTH_TITLE)
+            put_text(img, depth_subtitle(dw, dh), after + 12, y - TITLE_H + 5, 0.4, DIM_TEXT_RGB)
         bar_x = x + w + MARGIN
         img[y:y + h, bar_x:bar_x + COLOUR_BAR_W] = depth_colour_bar(h, COLOUR_BAR_W)
         for position, label in depth_ticks(d_max=d_max):
@@ -185,7 +189,7 @@ class Dashboard:
         cv2.rectangle(img, (x, y), (x + w - 1, y + h - 1), PANEL_RGB, -1)
         if output is None:
             return
-        self._title(img, x, y, "class probabilities")
+        self._title(img, x, y, CLASSES_TITLE)
         row = min(22, (h // 2 - 4) // max(len(output.probabilities), 1))
         bars = class_bars(output.probabilities, output.names, width=w, row=row)
         img[y:y + bars.shape[0], x:x + w] = bars
@@ -197,9 +201,9 @@ class Dashboard:
             history = class_history_rgb(np.stack(self.history))
             img[top:y + h, x:x + w] = cv2.resize(history, (w, y + h - top), interpolation=cv2.INTER_NEAREST)
 
-    def _plots(self, img: np.ndarray, has_model: bool) -> None:
+    def _plots(self, img: np.ndarray) -> None:
         x, y, w, h = self.layout.plots
-        specs = [spec for spec in PLOTS if has_model or not spec.model_only]
+        specs = [spec for spec in PLOTS if self.layout.has_model or not spec.model_only]
         each = (w - MARGIN * (len(specs) - 1)) // len(specs)
         for k, spec in enumerate(specs):
             left = x + k * (each + MARGIN)

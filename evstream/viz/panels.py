@@ -13,11 +13,11 @@ import pyqtgraph as pg
 from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
 
 from evstream.outputs import Classification, DepthMap, Detections
-from evstream.viz.chart import y_top
+from evstream.viz.captions import CLASSES_TITLE, DEPTH_TITLE, EVENTS_TITLE, decay_text, depth_subtitle
 from evstream.viz.render import (BACKGROUND_RGB, DIM_TEXT_RGB, OFF_RGB, ON_RGB, TEXT_RGB, bar_rgb,
                                  box_label, class_history_rgb, class_name, class_rgb, depth_colour_bar, depth_rgb,
                                  depth_ticks, place_labels)
-from evstream.viz.timeline import PlotSpec, Timeline, si_prefix
+from evstream.viz.timeline import PlotSpec, Timeline, si_prefix, y_top
 
 BACKGROUND = tuple(int(c) for c in BACKGROUND_RGB)
 FONT_PT = 10
@@ -108,8 +108,8 @@ class EventPanel(ImagePanel):
 
     def __init__(self, width: int, height: int, tau_us: float):
         legend = f"{swatch(ON_RGB, 'ON')} &nbsp; {swatch(OFF_RGB, 'OFF')}"
-        super().__init__(f"<b>Events</b> &nbsp; {legend} &nbsp; <span style='color:{hex_rgb(DIM_TEXT_RGB)}'>"
-                         f"decay {tau_us / 1e3:g} ms</span>", width, height)
+        super().__init__(f"<b>{EVENTS_TITLE}</b> &nbsp; {legend} &nbsp; "
+                         f"<span style='color:{hex_rgb(DIM_TEXT_RGB)}'>{decay_text(tau_us)}</span>", width, height)
         self.boxes: dict[int, pg.PlotDataItem] = {}
         self.labels: list[pg.TextItem] = []
         self.detections: Detections | None = None
@@ -198,7 +198,7 @@ class DepthPanel(ImagePanel):
     BAR_GAP, BAR_WIDTH, LABEL_ROOM = 0.03, 0.05, 0.17  # fractions of the depth map's width
 
     def __init__(self):
-        super().__init__("<b>Depth</b>", 1, 1)
+        super().__init__(f"<b>{DEPTH_TITLE}</b>", 1, 1)
         self.bar = pg.ImageItem(depth_colour_bar(256, 1), axisOrder="row-major")  # top row: far
         self.view.addItem(self.bar)
         self.ticks: list[tuple[pg.TextItem, pg.PlotDataItem]] = []
@@ -218,8 +218,12 @@ class DepthPanel(ImagePanel):
         if depth.d_max != self.d_max or (width, height) != self.depth_wh:
             self.d_max, self.depth_wh = depth.d_max, (width, height)
             self._draw_bar(width, height, depth.d_max)
-            self.title.setText(f"<b>Depth</b> &nbsp; <span style='color:{hex_rgb(DIM_TEXT_RGB)}'>model output "
-                               f"{width} × {height}, metres (log scale)</span>")
+            self.title.setText(f"<b>{DEPTH_TITLE}</b> &nbsp; <span style='color:{hex_rgb(DIM_TEXT_RGB)}'>"
+                               f"{depth_subtitle(width, height)}</span>")
+
+    def clear_output(self) -> None:
+        """Show no depth (the model is off)."""
+        self.image.clear()
 
     def _draw_bar(self, width: int, height: int, d_max: float) -> None:
         x = width * (1 + self.BAR_GAP)
@@ -250,7 +254,7 @@ class ClassPanel(QtWidgets.QWidget):
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(2)
-        layout.addWidget(title_label("<b>Class probabilities</b>"))
+        layout.addWidget(title_label(f"<b>{CLASSES_TITLE}</b>"))
         self.graphics = graphics_widget()
         layout.addWidget(self.graphics, 1)
         self.bars_plot = self.graphics.addPlot(row=0, col=0)
@@ -278,6 +282,12 @@ class ClassPanel(QtWidgets.QWidget):
         """Forget the history (a new window sequence)."""
         self.times.clear()
         self.history.clear()
+
+    def clear_output(self) -> None:
+        """Show no probabilities (the model is off); the history stays."""
+        self.bars.setOpts(width=np.zeros(len(self.percent)))
+        for label in self.percent:
+            label.setVisible(False)
 
     def show_classes(self, output: Classification, t_s: float, window_s: float, x_range: tuple[float, float]) -> None:
         """Show one classification at time ``t_s`` (window ``window_s`` long); ``x_range``: the plots' time axis."""
@@ -357,7 +367,3 @@ class LivePlot:
         if x_range != self.x_range:  # the axis re-renders only when the range steps
             self.x_range = x_range
             self.plot.setXRange(*x_range, padding=0)
-
-    def clear(self) -> None:
-        for curve in self.curves:
-            curve.setData([], [])

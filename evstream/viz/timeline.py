@@ -61,6 +61,12 @@ def si_prefix(top: float) -> tuple[float, str]:
     return 1.0, ""
 
 
+def y_top(values: list[np.ndarray], minimum: float = 1.0) -> float:
+    """A plot's y range top for these values: 20 % head room above the largest, at least ``minimum``."""
+    peak = max((float(np.nanmax(v)) for v in values if len(v) and np.isfinite(v).any()), default=0.0)
+    return max(peak * 1.2, minimum)
+
+
 class Timeline:
     """Relative time and the plotted history of the current window sequence.
 

@@ -346,6 +346,9 @@ class LiveWindow(QtWidgets.QMainWindow):
         elif isinstance(output, Classification):
             self.class_panel.setVisible(True)
             self.class_panel.show_classes(output, t_s, self.timeline.window_us / 1e6, self.timeline.x_range())
+        elif output is None:  # the model switched off: no stale output stays on screen
+            self.depth_panel.clear_output()
+            self.class_panel.clear_output()
         self._plots_due = True
         self._last = result
         if self._state is None or self._state[0] != "error":
@@ -358,7 +361,11 @@ class LiveWindow(QtWidgets.QMainWindow):
         position = self.replay.position_us if self.replay is not None else (
             self._last.t_end_us if self._last is not None else None)
         stats = self.pipeline.stats
-        live = [("position", seconds_text((position - self._start_us()) / 1e6) if position is not None else "-"),
+        duration = self.source_info.get("duration_s")
+        position_s = (position - self._start_us()) / 1e6 if position is not None else None
+        if position_s is not None and duration:
+            position_s = min(max(position_s, 0.0), duration)  # batch ends may pass the last event
+        live = [("position", seconds_text(position_s)),
                 ("events/s", rate_text(stats.events_per_s)),
                 ("window", f"{self.pipeline.window_us / 1e3:g} ms"),
                 ("processed", f"{stats.windows:,} windows, {stats.events:,} events")]

@@ -153,6 +153,10 @@ def test_depth_colours_and_bar_match_the_video(app):
     assert bar.top() == pytest.approx(0) and bar.bottom() == pytest.approx(60)  # as tall as the depth map
     bottom_colour = panel.pixel_rgb(bar.center().x(), 59.5)
     assert np.abs(bottom_colour - depth_rgb(np.array([[1.0]]), d_max=40.0)[0, 0]).max() <= 8  # near at the bottom
+    last = pipeline.results.get()[1]
+    pipeline.results.set(WindowResult(last.t_end_us, last.t_end_us + 10_000, last.events[:0], None, 1.0, {}))
+    _spin(app, 0.1)
+    assert panel.image.image is None  # the model switched off: no stale depth on screen
     window.close()
 
 
