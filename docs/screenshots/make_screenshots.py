@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 
 import pyqtgraph as pg
-from pyqtgraph.Qt import QtCore
 
 from evstream.live.models import load_live_model
 from evstream.live.pipeline import Pipeline
@@ -69,14 +68,14 @@ def video_frame(name: str, out: Path) -> None:
     with pipeline:
         pipeline.join()
     file = out / f"video_{name}.png"
-    save_png(file, frames[len(frames) * 2 // 3])
+    save_png(file, frames[len(frames) * 2 // 3], compression=9)
     print(f"{file}: {file.stat().st_size // 1024} KB")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent, help="folder for the PNGs")
-    parser.add_argument("--demos", nargs="+", default=["road", "gesture", "depth"], choices=list(DEMOS),
+    parser.add_argument("--demos", nargs="*", default=["road", "gesture", "depth"], choices=list(DEMOS),
                         help="which demo recordings to show")
     parser.add_argument("--speeds", type=float, nargs="+", default=[0.1, 1.0, 0.05],
                         help="replay speed of each demo (lower for the slower models)")
@@ -87,10 +86,10 @@ def main() -> None:
     args = parser.parse_args()
     for name in args.video:
         video_frame(name, args.out)
-    app = pg.mkQApp("evstream")
-    for k, (name, speed, at_s) in enumerate(zip(args.demos, args.speeds, args.at)):
-        shoot(app, name, speed, at_s, args.out, end_shot=k == 0)
-    QtCore.QCoreApplication.processEvents()
+    if args.demos:
+        app = pg.mkQApp("evstream")
+        for k, (name, speed, at_s) in enumerate(zip(args.demos, args.speeds, args.at)):
+            shoot(app, name, speed, at_s, args.out, end_shot=k == 0)
 
 
 if __name__ == "__main__":

@@ -42,7 +42,9 @@ def rate_text(events_per_s: float) -> str:
 
 def drops_text(stats: PipelineStats) -> str:
     """The two losses, apart: batches the source queue dropped, windows processed too late."""
-    return f"drops: {stats.source_drops} source batches, {stats.dropped_windows} late windows"
+    batches, windows = stats.source_drops, stats.dropped_windows
+    return (f"drops: {batches} source batch{'' if batches == 1 else 'es'}, "
+            f"{windows} late window{'' if windows == 1 else 's'}")
 
 
 def latency_text(latency_ms: float, stats: PipelineStats | None = None) -> str:

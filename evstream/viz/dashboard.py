@@ -162,8 +162,7 @@ class Dashboard:
                           tuple(int(c) for c in rgb), -1)
             put_text(img, name, swatch + 16, y - TITLE_H + 4, 0.42, TEXT_RGB)
             after = swatch + 16 + text_size(name, 0.42)[0]
-        tau = decay_text(self.events.tau_us)
-        put_text(img, tau, x + w - text_size(tau, 0.4)[0], y - TITLE_H + 5, 0.4, DIM_TEXT_RGB)
+        put_text(img, decay_text(self.events.tau_us), after + 14, y - TITLE_H + 5, 0.4, DIM_TEXT_RGB)
 
     def _depth_panel(self, img: np.ndarray, depth: DepthMap | None) -> None:
         x, y, w, h = self.layout.output
