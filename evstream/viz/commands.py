@@ -154,9 +154,9 @@ def run_headless(source, model, window_us: int, out: Path, seconds: float | None
 
 
 def run_window(source, model, window_us: int, title: str, seconds: float | None = None,
-               screenshot: Path | None = None) -> int:
-    """Show the live window until it is closed, Ctrl-C, or ``seconds`` of event time (then save
-    ``screenshot`` and quit)."""
+               screenshot: Path | None = None, model_info: str | None = None) -> int:
+    """Show the live window (sized from the screen) until it is closed, Ctrl-C, or ``seconds`` of event
+    time (then save ``screenshot`` and quit)."""
     import pyqtgraph as pg
     from pyqtgraph.Qt import QtCore
 
@@ -165,16 +165,20 @@ def run_window(source, model, window_us: int, title: str, seconds: float | None 
 
     app = pg.mkQApp(title)
     pipeline = Pipeline(source, window_us=window_us, model=model)
-    window = LiveWindow(pipeline, title=title)
+    window = LiveWindow(pipeline, title=title, model_info=model_info)
     signal.signal(signal.SIGINT, lambda *_: window.close())
-    first: list[int] = []
+    shown = {"sequence": None, "start_us": 0, "end_us": 0, "before_us": 0}  # event time shown, over loops
 
     def check_end() -> None:
         _, result = pipeline.results.get()
         if result is None:
             return
-        first.append(result.t_start_us)
-        if seconds is not None and result.t_end_us - first[0] >= seconds * 1e6 and watchdog.isActive():
+        if result.sequence != shown["sequence"]:  # a new pass (a loop, a seek back): count the last one
+            shown["before_us"] += shown["end_us"] - shown["start_us"]
+            shown.update(sequence=result.sequence, start_us=result.t_start_us)
+        shown["end_us"] = result.t_end_us
+        elapsed_us = shown["before_us"] + shown["end_us"] - shown["start_us"]
+        if seconds is not None and elapsed_us >= seconds * 1e6 and watchdog.isActive():
             watchdog.stop()
             if screenshot is not None:
                 window.grab().save(str(screenshot))
@@ -184,7 +188,6 @@ def run_window(source, model, window_us: int, title: str, seconds: float | None 
     watchdog = QtCore.QTimer(window)
     watchdog.timeout.connect(check_end)
     watchdog.start(100)
-    window.resize(1280, 720)
     window.show()
     pipeline.start()
     app.exec()
