@@ -196,7 +196,7 @@ class FileReplaySource(EventSource):
     def _play(self, start_at: int | None) -> int | None:
         """Emit batches until the end (None, after a ``pass_end`` batch) or a seek request (its target time)."""
         anchor_wall = anchor_t = t0 = None
-        t_end = None
+        t_end = emitted = None  # emitted: end of the last batch of this pass (not of before a seek)
         for k, window in enumerate(self.reader.time_windows(self.batch_us)):
             if t0 is None:
                 t0 = int(window["t"][0]) if start_at is None else start_at
@@ -211,8 +211,8 @@ class FileReplaySource(EventSource):
                     self._seek_to, self._reanchor = None, False
                 if seek is not None:
                     return seek
-                if reanchor or paused:
-                    anchor_wall, anchor_t = time.monotonic(), self.position_us if self.position_us else anchor_t
+                if reanchor or paused:  # the clock restarts from where this pass stands
+                    anchor_wall, anchor_t = time.monotonic(), emitted if emitted is not None else t_end - self.batch_us
                 if paused:
                     time.sleep(_SLEEP_SLICE_S)
                     continue
@@ -220,7 +220,7 @@ class FileReplaySource(EventSource):
                 if wait <= 0:
                     break
                 time.sleep(min(wait, _SLEEP_SLICE_S))
-            self.position_us = t_end
+            self.position_us = emitted = t_end
             self._emit(window, t_end, label=self.label)
         if t_end is not None and not self.stopping:
             self._emit(window[:0], t_end, pass_end=True, label=self.label)

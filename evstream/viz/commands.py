@@ -95,7 +95,7 @@ def run_headless(source, model, window_us: int, out: Path, seconds: float | None
     from evstream.viz.headless import VideoSink, save_png
 
     out.mkdir(parents=True, exist_ok=True)
-    dashboard = Dashboard(source.sensor_size)
+    dashboard = Dashboard(source.sensor_size, source_info=source.info(), model_info=model_info)
     sink = VideoSink(out / f"{name}.mp4", fps=min(1e6 / window_us, 60.0)) if video else None
     last: dict = {}
     processed = [0]  # event time covered by processed windows, over every loop
@@ -154,9 +154,13 @@ def run_headless(source, model, window_us: int, out: Path, seconds: float | None
 
 
 def run_window(source, model, window_us: int, title: str, seconds: float | None = None,
-               screenshot: Path | None = None, model_info: str | None = None) -> int:
+               screenshots: list[tuple[float, Path]] = (), model_info: str | None = None,
+               taps=()) -> tuple[dict, int]:
     """Show the live window (sized from the screen) until it is closed, Ctrl-C, or ``seconds`` of event
-    time (then save ``screenshot`` and quit)."""
+    time; save each ``(seconds, png)`` of ``screenshots`` when that much event time was shown.
+
+    Returns ``(summary, exit status)`` as :func:`run_headless`.
+    """
     import pyqtgraph as pg
     from pyqtgraph.Qt import QtCore
 
@@ -164,10 +168,18 @@ def run_window(source, model, window_us: int, title: str, seconds: float | None 
     from evstream.viz.window import LiveWindow
 
     app = pg.mkQApp(title)
-    pipeline = Pipeline(source, window_us=window_us, model=model)
+    pipeline = Pipeline(source, window_us=window_us, model=model, taps=taps)
     window = LiveWindow(pipeline, title=title, model_info=model_info)
-    signal.signal(signal.SIGINT, lambda *_: window.close())
+    interrupted = threading.Event()
+
+    def on_sigint(*_) -> None:
+        interrupted.set()
+        window.close()
+
+    previous_handler = signal.signal(signal.SIGINT, on_sigint)
     shown = {"sequence": None, "start_us": 0, "end_us": 0, "before_us": 0}  # event time shown, over loops
+    pending = sorted(screenshots)
+    ended = ["window closed"]
 
     def check_end() -> None:
         _, result = pipeline.results.get()
@@ -178,24 +190,35 @@ def run_window(source, model, window_us: int, title: str, seconds: float | None 
             shown.update(sequence=result.sequence, start_us=result.t_start_us)
         shown["end_us"] = result.t_end_us
         elapsed_us = shown["before_us"] + shown["end_us"] - shown["start_us"]
+        while pending and elapsed_us >= pending[0][0] * 1e6:
+            _, path = pending.pop(0)
+            window.grab().save(str(path))
+            print(f"evstream: screenshot saved to {path}", flush=True)
         if seconds is not None and elapsed_us >= seconds * 1e6 and watchdog.isActive():
             watchdog.stop()
-            if screenshot is not None:
-                window.grab().save(str(screenshot))
-                print(f"evstream: screenshot saved to {screenshot}")
+            ended[0] = f"{seconds:g} s of event time"
             window.close()
 
     watchdog = QtCore.QTimer(window)
     watchdog.timeout.connect(check_end)
     watchdog.start(100)
-    window.show()
-    pipeline.start()
-    app.exec()
-    pipeline.stop()
+    start = time.monotonic()
+    try:
+        window.show()
+        pipeline.start()
+        app.exec()
+    finally:
+        pipeline.stop()
+        signal.signal(signal.SIGINT, previous_handler)
+    if interrupted.is_set():
+        ended[0] = "interrupted (Ctrl-C)"
     if pipeline.error is not None or source.error is not None:
-        print(f"evstream: {pipeline.error or source.error}", file=sys.stderr)
-        return 1
-    return 0
+        ended[0] = "error"
+    summary = _summary(source, pipeline, model_info or "no model (events only)", ended[0], time.monotonic() - start)
+    if window.score.samples:
+        summary["playlist"] = window.score.summary()
+    status = 2 if ended[0] == "error" else 130 if interrupted.is_set() else 0
+    return summary, status
 
 
 def _view(source, args, name: str) -> int:
@@ -216,11 +239,25 @@ def _view(source, args, name: str) -> int:
             summary, status = run_headless(source, model, window_us, out, args.seconds, name, model_info=message,
                                            video=not args.no_video, taps=taps)
             print(write_summary(out / f"{name}.json", summary), flush=True)
-            if summary["error"]:
-                print(f"evstream: error: {summary['error']}", file=sys.stderr)
-            return status
-        return run_window(source, model, window_us, f"evstream - {source.name}", args.seconds,
-                          Path(args.screenshot) if args.screenshot else None)
+        else:
+            summary, status = run_window(source, model, window_us, f"evstream - {source.name}", args.seconds,
+                                         _screenshots(args), message, taps)
+            print(to_json(summary), flush=True)
+    if summary["error"]:
+        print(f"evstream: error: {summary['error']}", file=sys.stderr)
+    return status
+
+
+def _screenshots(args) -> list[tuple[float, Path]]:
+    """``(seconds, png)`` for ``--screenshot PNG [--screenshot-at S,...]`` (numbered when several)."""
+    if not args.screenshot:
+        return []
+    times = [float(t) for t in args.screenshot_at.split(",")] if args.screenshot_at else \
+        [args.seconds if args.seconds is not None else 0.0]
+    path = Path(args.screenshot)
+    if len(times) == 1:
+        return [(times[0], path)]
+    return [(t, path.with_name(f"{path.stem}_{k + 1}{path.suffix}")) for k, t in enumerate(times)]
 
 
 @contextlib.contextmanager
@@ -302,7 +339,11 @@ def _view_arguments(parser: argparse.ArgumentParser, task_default: str | None) -
                         help="also publish the event stream in the DV network format (dv-processing's NetworkReader, "
                              "DV's net_tcp_client read it) on HOST (default 127.0.0.1) and PORT")
     parser.add_argument("--screenshot", metavar="PNG",
-                        help="with a window: save it to this PNG when --seconds is reached, then quit")
+                        help="with a window: save it to this PNG when --seconds of event time were shown (or at "
+                             "--screenshot-at)")
+    parser.add_argument("--screenshot-at", metavar="S[,S...]",
+                        help="with --screenshot: the event times (seconds, over loops) to save it at; several times "
+                             "give PNG_1, PNG_2, ...")
 
 
 def _replay_arguments(parser: argparse.ArgumentParser) -> None:

@@ -16,6 +16,7 @@ from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
 
 from evstream.live.pipeline import Pipeline, WindowResult
 from evstream.live.replay import FileReplaySource
+from evstream.live.score import PlaylistScore
 from evstream.outputs import Classification, DepthMap, Detections
 from evstream.viz.captions import END_OF_RECORDING, error_text, info_rows, rate_text, seconds_text, status_parts
 from evstream.viz.panels import ClassPanel, DepthPanel, EventPanel, LivePlot, graphics_widget, hex_rgb
@@ -111,6 +112,7 @@ class LiveWindow(QtWidgets.QMainWindow):
         self._next_info = self._next_plots = 0.0
         self._plots_due = False  # a result arrived that the plots do not show yet
         self._last: WindowResult | None = None
+        self.score = PlaylistScore()  # running top-1 when the source labels what it plays
         self._build(width, height, tau_us)
         self._fit_to_screen()
         self.timer = QtCore.QTimer(self)
@@ -351,12 +353,16 @@ class LiveWindow(QtWidgets.QMainWindow):
             self.class_panel.clear_output()
         self._plots_due = True
         self._last = result
+        self.score.update(result)
         if self._state is None or self._state[0] != "error":
             parts = status_parts(t_s, self.source_info.get("duration_s"), result.latency_ms, self.pipeline.stats)
             self.status.setText("   ·   ".join(parts))
 
     def _update_info(self) -> None:
-        """The info panel: what is shown, where the playback is, how fast events come."""
+        """The info panel: what is shown, where the playback is, how fast events come; for a labelled
+        playlist, the sample's truth, the prediction and the running top-1."""
+        if self.replay is not None and self.replay.path != self.source_info.get("path"):
+            self.source_info = self.source.info()  # a playlist moved on to its next file
         rows = info_rows(self.source_info, self.model_info)
         position = self.replay.position_us if self.replay is not None else (
             self._last.t_end_us if self._last is not None else None)
@@ -369,6 +375,12 @@ class LiveWindow(QtWidgets.QMainWindow):
                 ("events/s", rate_text(stats.events_per_s)),
                 ("window", f"{self.pipeline.window_us / 1e3:g} ms"),
                 ("processed", f"{stats.windows:,} windows, {stats.events:,} events")]
+        last = self._last
+        if last is not None and last.label is not None and isinstance(last.output, Classification):
+            predicted = last.output.names[int(np.argmax(last.output.probabilities))]
+            live += [("truth", f"{last.label}   (predicted {predicted})")]
+            if self.score.samples:
+                live += [("top-1", f"{self.score.top1:.1%} of {self.score.samples} samples")]
         rows = rows[:-1] + live + rows[-1:]  # the model row last: it is the longest
         dim = hex_rgb(DIM_TEXT_RGB)
         table = "".join(f"<tr><td style='color:{dim};padding-right:10px'>{key}</td><td>{html.escape(value)}</td></tr>"
