@@ -14,6 +14,7 @@ import warnings
 
 import evstream
 from evstream.errors import UserError
+from evstream.io.options import add_reader_arguments, reader_options
 
 DESCRIPTION = ("Event-camera streams for spiking neural networks: read and convert event files, simulate "
                "recordings, train and evaluate networks, run them live on a camera or a file.")
@@ -47,32 +48,6 @@ def _convert(args) -> int:
                 crop=args.crop, progress=not args.quiet, overwrite=args.force, **reader_options(args))
     print(f"wrote {n:,} events to {args.output}")
     return 0
-
-
-def reader_options(args: argparse.Namespace) -> dict:
-    """The :func:`evstream.open_events` options of the arguments :func:`add_reader_arguments` added."""
-    options = {}
-    if getattr(args, "chip", None):
-        options["chip"] = args.chip
-    if getattr(args, "camera", None):
-        options["camera"] = args.camera
-    if getattr(args, "strict", False):
-        options["strict"] = True
-    if getattr(args, "sensor_size", None):
-        width, height = args.sensor_size
-        if width <= 0 or height <= 0:
-            raise UserError(f"--sensor-size {width} {height}: width and height must be > 0")
-        options["sensor_size"] = (width, height, 2)
-    return options
-
-
-def add_reader_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the options of opening an event file (``--chip``, ``--camera``, ``--strict``, ``--sensor-size``)."""
-    parser.add_argument("--chip", help="AEDAT 2.0 chip when the header names none (e.g. DVS128)")
-    parser.add_argument("--camera", choices=["left", "right"], help="MVSEC/DSEC camera")
-    parser.add_argument("--strict", action="store_true", help="fail on a truncated file instead of warning")
-    parser.add_argument("--sensor-size", dest="sensor_size", type=int, nargs=2, metavar=("W", "H"),
-                        help="sensor geometry of files that lack it (headerless DAT or RAW, ATIS .bin, npz, AEDAT 3.1)")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -16,8 +16,8 @@ from typing import Any, Callable
 import numpy as np
 from evstream.ops.sensor_fit import SensorFit
 from evstream.outputs import Detections
-from evstream.train import checkpoint
-from evstream.train.checkpoint import CheckpointError
+from evstream import checkpoint
+from evstream.checkpoint import CheckpointError
 
 MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 BUNDLED = {"gesture": "gesture_tasnn.pt", "detection": "detector_spikeyolo.pt", "depth": "depth_spiking_unet.pt",

@@ -22,7 +22,7 @@ from evstream.nets.registry import build
 from evstream.outputs import Classification
 from evstream.ops.tasnn import to_tasnn_frames
 from evstream.snn.profiler import SpikeRate
-from evstream.train import checkpoint
+from evstream import checkpoint
 
 __all__ = ["LiveClassifier", "WindowRecipe", "load_classifier", "save_classifier"]
 

@@ -64,7 +64,7 @@ def _settings(args) -> tuple[type, dict, dict, dict]:
 
 def _resumed_settings(defaults: dict, explicit: dict) -> dict:
     """The train settings of a resumed run (module docstring), the choices reported on stderr."""
-    from evstream.train import checkpoint
+    from evstream import checkpoint
     from evstream.train.config import check_options
     from evstream.train.trainer import OPTIMISER_SETTINGS, TrainConfig
 
@@ -135,7 +135,7 @@ def _eval(args) -> int:
 
     from evstream.io.atomic import atomic_output, check_output
     from evstream.jsonout import to_json
-    from evstream.train import checkpoint
+    from evstream import checkpoint
     from evstream.train.config import train_config
 
     cls, defaults, explicit, task_options = _settings(args)

@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from evstream.errors import UserError, check_positive
 from evstream.jsonout import plain
-from evstream.train import checkpoint
+from evstream import checkpoint
 from evstream.train.distributed import GlobalBatchSampler, World, barrier, init_world, share_from_main
 
 

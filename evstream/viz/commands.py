@@ -291,7 +291,7 @@ def _live(args) -> int:
 
 
 def _replay(args) -> int:
-    from evstream.cli import reader_options
+    from evstream.io.options import reader_options
     from evstream.live.replay import FileReplaySource
 
     speed = args.speed if args.speed is not None else (float("inf") if _headless(args) else 1.0)
@@ -354,7 +354,7 @@ def _replay_arguments(parser: argparse.ArgumentParser) -> None:
 
 def register(subparsers) -> None:
     """Add the ``live``, ``replay`` and ``demo`` subcommands."""
-    from evstream.cli import add_reader_arguments
+    from evstream.io.options import add_reader_arguments
 
     live = subparsers.add_parser("live", help="run a live source through a model in the window")
     live.add_argument("--source", required=True, metavar="SPEC",

@@ -102,7 +102,7 @@ def test_live_depth_from_a_checkpoint(tmp_path):
     from evstream import EVENT_DTYPE
     from evstream.nets.depth.live import CHECKPOINT, load_depth, save_depth
     from evstream.outputs import DepthMap
-    from evstream.train.checkpoint import CheckpointError
+    from evstream.checkpoint import CheckpointError
 
     with pytest.raises(CheckpointError, match=f"{CHECKPOINT}: no such checkpoint file"):
         load_depth(tmp_path / CHECKPOINT)

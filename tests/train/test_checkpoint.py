@@ -9,8 +9,8 @@ import pytest
 import torch
 from torch import nn
 
-from evstream.train import checkpoint
-from evstream.train.checkpoint import CheckpointError, load, load_model_state, save_atomic
+from evstream import checkpoint
+from evstream.checkpoint import CheckpointError, load, load_model_state, save_atomic
 
 
 def _net() -> nn.Module:

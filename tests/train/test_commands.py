@@ -10,7 +10,7 @@ import pytest
 
 from evstream.cli import main
 from evstream.sim.gesture import write_gesture_dataset
-from evstream.train.checkpoint import load
+from evstream.checkpoint import load
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_torch_thread")]
 

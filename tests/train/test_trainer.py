@@ -10,7 +10,7 @@ import torch
 import torch.multiprocessing as mp
 from torch import nn
 
-from evstream.train.checkpoint import load
+from evstream.checkpoint import load
 import numpy as np
 
 from evstream.train.trainer import TrainConfig, Trainer, accumulation_steps, lr_factor, parameter_groups

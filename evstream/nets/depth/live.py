@@ -20,7 +20,7 @@ from evstream.nets.depth.stereospike import IF
 from evstream.ops.depth_repr import to_cumulative_stack, to_stereospike_histogram
 from evstream.outputs import DepthMap
 from evstream.snn.profiler import NEURON_TYPES, SpikeRate
-from evstream.train import checkpoint
+from evstream import checkpoint
 
 __all__ = ["CHECKPOINT", "LiveDepth", "load_depth", "save_depth"]
 
@@ -75,7 +75,7 @@ class LiveDepth:
 
 def load_depth(path: os.PathLike | str, device="cpu") -> tuple[LiveDepth, int]:
     """``(LiveDepth, window_us)`` from a :func:`save_depth` file (the bundled one is
-    ``models/depth_spiking_unet.pt``); :class:`~evstream.train.checkpoint.CheckpointError` naming a bad file."""
+    ``models/depth_spiking_unet.pt``); :class:`~evstream.checkpoint.CheckpointError` naming a bad file."""
     state = checkpoint.load(path)
     model = DEPTH_NETS[state["builder"]](**state["kwargs"])
     checkpoint.load_model_state(model, state, path)

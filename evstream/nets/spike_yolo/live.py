@@ -22,7 +22,7 @@ from evstream.nets.spike_yolo.nms import non_max_suppression
 from evstream.outputs import Detections
 from evstream.ops.spikeyolo_input import letterbox_geometry, to_spikeyolo_input
 from evstream.snn.profiler import SpikeRate
-from evstream.train import checkpoint
+from evstream import checkpoint
 
 __all__ = ["DetectionRecipe", "SpikeYOLODetector", "load_detector", "save_detector"]
 
