@@ -63,7 +63,7 @@ def test_equals_tonic_random(ours, theirs, window_us):
 
 @pytest.mark.parametrize("name", ["davis346", "ncars", "nmnist", "pedestrians"])
 @pytest.mark.parametrize(("ours", "theirs", "window_us"), TONIC_PAIRS, ids=["denoise", "refractory_period"])
-def test_equals_tonic_real(ours, theirs, window_us, name):
+def test_equals_tonic_real(shared, ours, theirs, window_us, name):
     events, size = real(name)
     result = ours(events, size, window_us)
     assert 0 < len(result) < len(events)
@@ -81,7 +81,14 @@ def test_long_stream_moves_its_base(ours, theirs, window_us):
     np.testing.assert_array_equal(ours(events, (16, 16, 2), window_us // 10), theirs(events, window_us // 10))
 
 
-@pytest.mark.parametrize("source", ["real", "random"])
+@pytest.fixture(scope="module", params=["real", "random"])
+def source(request) -> str:
+    """The stream test_chunked_equals_whole filters; "real" needs the shared recordings."""
+    if request.param == "real":
+        request.getfixturevalue("shared")
+    return request.param
+
+
 @pytest.mark.parametrize("make", [lambda size: Denoise(size, filter_time=2000),
                                   lambda size: BackgroundActivityFilter(size, duration_us=500),
                                   lambda size: RefractoryFilter(size, refractory_period=500)],

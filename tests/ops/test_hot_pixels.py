@@ -95,7 +95,7 @@ def test_given_mask_empty_and_bad_input():
         HotPixelFilter((346, 260, 2), mask=mask.T)
 
 
-def test_real_recordings():
+def test_real_recordings(shared):
     # the Gen3 sample has six pixels firing alone at 5-66 kHz; the DAVIS346 scene has none
     events = load_reference(RECORDINGS / "evt2/evt2_sample_gen3.raw.ref.npy")
     found = sorted(zip(*np.nonzero(find_hot_pixels(events, (640, 480, 2)).T), strict=True))
