@@ -48,6 +48,14 @@ def shared() -> Path:
     return SHARED
 
 
+@pytest.fixture(scope="module", params=["real", "random"])
+def real_or_random(request) -> str:
+    """Runs a test on a real shared recording and on a random stream; only the "real" run needs ../shared."""
+    if request.param == "real":
+        request.getfixturevalue("shared")
+    return request.param
+
+
 def synthetic_events(n: int, width: int = 346, height: int = 260, seed: int = 0, rate_hz: float = 1e6) -> np.ndarray:
     """Random time-sorted events (for writers, kernels and round trips)."""
     rng = np.random.default_rng(seed)

@@ -81,22 +81,14 @@ def test_long_stream_moves_its_base(ours, theirs, window_us):
     np.testing.assert_array_equal(ours(events, (16, 16, 2), window_us // 10), theirs(events, window_us // 10))
 
 
-@pytest.fixture(scope="module", params=["real", "random"])
-def source(request) -> str:
-    """The stream test_chunked_equals_whole filters; "real" needs the shared recordings."""
-    if request.param == "real":
-        request.getfixturevalue("shared")
-    return request.param
-
-
 @pytest.mark.parametrize("make", [lambda size: Denoise(size, filter_time=2000),
                                   lambda size: BackgroundActivityFilter(size, duration_us=500),
                                   lambda size: RefractoryFilter(size, refractory_period=500)],
                          ids=["Denoise", "BackgroundActivityFilter", "RefractoryFilter"])
 @settings(max_examples=30, deadline=None)
 @given(seed=st.integers(0, 2**16), data=st.data())
-def test_chunked_equals_whole(make, source, seed, data):
-    events, size = stream_source(source, seed)
+def test_chunked_equals_whole(make, real_or_random, seed, data):
+    events, size = stream_source(real_or_random, seed)
     whole = make(size)(events)
     f = make(size)
     chunked = np.concatenate([f(batch) for batch in split_at(events, data.draw(cuts_for(len(events))))])
