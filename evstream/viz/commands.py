@@ -30,6 +30,9 @@ DEMOS = {  # recording, task of its bundled model
     "gesture": (RECORDINGS / "dvs_gesture/user24_fluorescent.aedat", "gesture"),
     "depth": (RECORDINGS / "mvsec_depth/sim_corridor1_data.hdf5", "depth"),
 }
+FINISH_S = 30.0
+"""How long a stopped run waits for the model's last call: a thread left inside torch when the
+interpreter exits aborts the process ("terminate called without an active exception")."""
 STATUS_EVERY_S = 5.0
 """How often a headless run refreshes its summary file while it runs."""
 QT_XCB_PACKAGES = "libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxkbcommon-x11-0"
@@ -132,7 +135,7 @@ def run_headless(source, model, window_us: int, out: Path, seconds: float | None
             time.sleep(0.02)
     finally:
         pipeline.stop()
-        pipeline.join(5.0)  # the video sink runs in the model thread: let its last frame finish
+        pipeline.join(FINISH_S)  # the model thread finishes its window (and the video sink its frame)
         if sink is not None:
             sink.close()
         signal.signal(signal.SIGINT, previous_handler)
@@ -209,6 +212,7 @@ def run_window(source, model, window_us: int, title: str, seconds: float | None 
         app.exec()
     finally:
         pipeline.stop()
+        pipeline.join(FINISH_S)
         signal.signal(signal.SIGINT, previous_handler)
     if interrupted.is_set():
         ended[0] = "interrupted (Ctrl-C)"
