@@ -12,6 +12,7 @@ TASKS = {
     "ncaltech101": "evstream.train.tasks.classification:NCaltech101Task",
     "gen1": "evstream.train.tasks.detection:Gen1Task",
     "mvsec": "evstream.train.tasks.depth:MvsecTask",
+    "nmnist": "evstream.train.tasks.nmnist:NMNISTTask",
 }
 """Task name -> task class (constructed as ``Task(data_dir, **task_options)``)."""
 
@@ -64,7 +65,13 @@ def _eval(args) -> int:
     model = task.build_model()
     model.load_state_dict(checkpoint.load(args.checkpoint)["model"])
     model.eval()
-    _, test_set = task.datasets()
+    split = args.split or getattr(task, "test_split", None)
+    if split is None:
+        _, test_set = task.datasets()
+    elif hasattr(task, "eval_dataset"):
+        test_set = task.eval_dataset(split)
+    else:
+        raise SystemExit(f"evstream eval {args.task}: --split is not available for this task")
     loader = torch.utils.data.DataLoader(test_set, batch_size=train.batch_size, collate_fn=getattr(task, "collate", None))
     with torch.no_grad():
         metrics = task.evaluate(model, loader, torch.device(train.device))
@@ -99,7 +106,10 @@ def register(subparsers) -> None:
 
     evaluate = subparsers.add_parser("eval", help="evaluate a checkpoint on a task's test split")
     _common(evaluate)
-    evaluate.add_argument("--checkpoint", required=True)
+    evaluate.add_argument("--checkpoint", required=True,
+                          help="a training checkpoint (last.pt, best.pt) or a live checkpoint written by --export")
+    evaluate.add_argument("--split", help="the split to evaluate (default: the task's test split; "
+                                          "classification: train, test; nmnist: train, val, test)")
     evaluate.add_argument("--export", metavar="PATH",
                           help="also write the model as a live checkpoint (recipe, names, these metrics)")
     evaluate.set_defaults(run=_eval)
