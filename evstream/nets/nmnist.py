@@ -1,11 +1,12 @@
 """A compact conv SNN for N-MNIST: ConvPLIF layers and a voting output layer (Fang et al. 2021's net, scaled down).
 
-Fang et al.'s N-MNIST net (PLIF, ICCV 2021) is ``{c128k3-BN-PLIF-MPk2}x2 - FC2048-PLIF - FC100-PLIF``
-with ten voting neurons per class. On two CPU cores and a thousand recordings this one is narrower
-and deeper: conv 2->16->32->64 (3x3, BN, average pool 2, PLIF: 34 -> 17 -> 8 -> 4), then FC
-1024->100 (BN, PLIF) read as ten voting neurons per class. A class's score is the mean spike of its
-voters over T (:class:`VotingClassifier`, trained with the rate MSE against the one-hot label); ten
-voters resolve the rates in steps of 1 / (10 T) instead of 1 / T, so few samples tie.
+Fang et al.'s N-MNIST net (PLIF, ICCV 2021) stacks 128-channel conv-BN-PLIF blocks with max pooling,
+then FC 2048 and FC 100 PLIF layers, the last read as ten voting neurons per class. For two CPU cores
+and a thousand recordings this one is narrower: conv 2->32->64->128 (3x3, BN, average pool 2, PLIF;
+34 -> 17 -> 8 -> 4), then FC 2048->100 (BN, PLIF) read as ten voting neurons per class. A class's
+score is the mean spike of its voters over T (:class:`VotingClassifier`, trained with the rate MSE
+against the one-hot label); ten voters resolve the rates in steps of 1 / (10 T) instead of 1 / T,
+so few samples tie.
 PLIF: spikingjelly's ``ParametricLIFNode`` defaults (1/tau = sigmoid(w) learnt per layer, initial
 tau 2, V_th 1, hard reset to 0, reset detached, arctan surrogate).
 """

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -28,3 +29,14 @@ def save_atomic(state: dict, path: os.PathLike | str) -> None:
 def load(path: os.PathLike | str, map_location="cpu") -> dict:
     """Load a checkpoint written by :func:`save_atomic` (weights and plain Python values only)."""
     return torch.load(path, map_location=map_location, weights_only=False)
+
+
+def state_digest(state: dict) -> str:
+    """SHA-256 of a state dict's names, dtypes, shapes and tensor bytes, in order: equal digests mean
+    bit-identical weights, whatever file (training or live checkpoint) holds them."""
+    digest = hashlib.sha256()
+    for name, tensor in state.items():
+        tensor = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)};".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()

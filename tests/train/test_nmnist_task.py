@@ -19,6 +19,7 @@ from evstream.io import read_events, write_events
 from evstream.nets.live_classifier import LiveClassifier, WindowRecipe
 from evstream.ops.geometry import translate
 from evstream.ops.tasnn import to_tasnn_frames
+from evstream.train.checkpoint import state_digest
 from evstream.train.tasks.nmnist import (NMNISTTask, RandomAffineFrames, RandomDropEvents, RandomShiftFrames,
                                          validation_split)
 from evstream.train.trainer import TrainConfig, Trainer
@@ -85,7 +86,8 @@ def test_affine_frames_match_scipy_and_transform_every_frame_alike(shared):
         torch.manual_seed(seed)
         out = RandomAffineFrames(15.0, 0.2)(frames)
         torch.manual_seed(seed)
-        angle, scale = ((torch.rand(2, dtype=torch.float64) * 2 - 1) * torch.tensor([15.0, 0.2], dtype=torch.float64)).tolist()
+        draws = torch.rand(2, dtype=torch.float64) * 2 - 1
+        angle, scale = (draws * torch.tensor([15.0, 0.2], dtype=torch.float64)).tolist()
         a, s = math.radians(angle), 1 + scale
         # output pixel (row y, col x) samples the input at c + R (x - c, y - c) / s, c the centre 16.5
         matrix = np.array([[math.cos(a), math.sin(a)], [-math.sin(a), math.cos(a)]]) / s
@@ -111,7 +113,7 @@ def test_dropped_events_thin_the_counts(shared):
     assert torch.equal(RandomDropEvents(0.0)(frames), frames)
 
 
-def test_short_training_lowers_the_loss_on_real_recordings(shared, tmp_path):
+def test_short_training_lowers_the_loss_on_real_recordings(shared, tmp_path, capsys):
     root = tmp_path / "few"
     for source in [p for d in (0, 1, 7) for p in sorted((NMNIST_SMALL / f"Train/{d}").glob("*.bin"))[:6]]:
         (root / "Train" / source.parent.name).mkdir(parents=True, exist_ok=True)
@@ -135,6 +137,11 @@ def test_short_training_lowers_the_loss_on_real_recordings(shared, tmp_path):
     assert after < 0.8 * before and history[-1]["train_loss"] < history[0]["train_loss"]
     assert history[-1]["samples"] == 3 and history[-1]["majority_top1"] == pytest.approx(1 / 3)
     assert (tmp_path / "run" / "best.pt").exists()
+    assert main(["eval", "nmnist", "--data", str(root), "--split", "val", "--checkpoint", str(tmp_path / "run/last.pt"),
+                 "--set", "task.val_fraction=0.2", "--set", "task.net_options={channels: [4, 8], votes: 2}",
+                 "--set", f"task.cache_dir={tmp_path / 'cache'}"]) == 0
+    result = json.loads(capsys.readouterr().out)  # a training checkpoint evaluates as the trainer did
+    assert result["samples"] == 3 and result["top1"] == pytest.approx(history[-1]["top1"])
 
 
 def test_bundled_checkpoint_is_a_live_classifier():
@@ -144,6 +151,8 @@ def test_bundled_checkpoint_is_a_live_classifier():
     assert clf.recipe == WindowRecipe((34, 34, 2), 3, 110_000) and clf.recipe.window_us >= 314_000
     assert clf.names == NMNIST.classes
     assert sum(p.numel() for p in clf.model.parameters()) == card["net"]["parameters"]
+    weights = torch.load(MODELS / "nmnist_cnn.pt", map_location="cpu", weights_only=True)["model"]
+    assert state_digest(weights) == card["training"]["state_sha256"]  # benchmarks/reproduce_nmnist.py re-trains it
 
 
 def test_bundled_model_scores_the_cards_validation_top1(shared, tmp_path, capsys):

@@ -99,8 +99,8 @@ class RandomAffineFrames:
 @dataclass(frozen=True)
 class RandomDropEvents:
     """Drop each event of a sample with a probability drawn uniformly in ``[0, max_drop]`` per sample
-    (tonic's ``DropEvent`` on count frames: every count becomes a binomial draw). Draws from torch's
-    default generator.
+    (as tonic's ``DropEvent`` with a random ratio, on count frames: events are kept independently, so
+    every count becomes a binomial draw). Draws from torch's default generator.
 
     Shape: ``[T, C, H, W]`` count tensor -> same.
     """
@@ -140,7 +140,7 @@ class NMNISTTask(_ClassificationTask):
                  max_scale: float = 0.1, max_drop: float = 0.3, val_fraction: float = 0.1, **options):
         super().__init__(data_dir, net=net, **options)
         if self.n_clips != 1:
-            raise ValueError(f"nmnist evaluates one window covering the whole sample: n_clips must be 1, not {self.n_clips}")
+            raise ValueError(f"nmnist evaluates one window covering each sample: n_clips must be 1, not {self.n_clips}")
         if not (0 <= int(max_shift) < min(NMNIST.sensor_size[:2]) and 0 <= max_scale < 1 and 0 <= max_drop < 1):
             raise ValueError(f"augmentation out of range: max_shift {max_shift} (0-33), max_scale {max_scale} and "
                              f"max_drop {max_drop} (in [0, 1))")
