@@ -9,6 +9,7 @@ problem (unreadable file, not a checkpoint, another network's weights) is a
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from torch import nn
 from evstream.errors import UserError
 from evstream.io.atomic import atomic_output
 
-__all__ = ["CheckpointError", "load", "load_model_state", "save_atomic"]
+__all__ = ["CheckpointError", "load", "load_model_state", "save_atomic", "state_digest"]
 
 
 class CheckpointError(UserError):
@@ -100,3 +101,14 @@ def load_model_state(model: nn.Module, state: dict, path: os.PathLike | str) -> 
         raise CheckpointError(path, f"does not fit the {type(model).__name__} built from these settings{origin}: "
                                     + "; ".join(problems))
     model.load_state_dict(saved)
+
+
+def state_digest(state: dict) -> str:
+    """SHA-256 of a state dict's names, dtypes, shapes and tensor bytes, in order: equal digests mean
+    bit-identical weights, whatever file (training or live checkpoint) holds them."""
+    digest = hashlib.sha256()
+    for name, tensor in state.items():
+        tensor = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)};".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()

@@ -30,6 +30,7 @@ TASKS = {
     "ncaltech101": "evstream.train.tasks.classification:NCaltech101Task",
     "gen1": "evstream.train.tasks.detection:Gen1Task",
     "mvsec": "evstream.train.tasks.depth:MvsecTask",
+    "nmnist": "evstream.train.tasks.nmnist:NMNISTTask",
 }
 """Task name -> task class (constructed as ``Task(data_dir, **task_options)``)."""
 
@@ -133,9 +134,9 @@ def _train(args) -> int:
 def _eval(args) -> int:
     import torch
 
+    from evstream import checkpoint
     from evstream.io.atomic import atomic_output, check_output
     from evstream.jsonout import to_json
-    from evstream import checkpoint
     from evstream.train.config import train_config
 
     cls, defaults, explicit, task_options = _settings(args)
@@ -151,7 +152,13 @@ def _eval(args) -> int:
         model = task.build_model()
     checkpoint.load_model_state(model, state, args.checkpoint)
     model.to(train.device).eval()
-    _, test_set = task.datasets()
+    split = args.split or getattr(task, "test_split", None)
+    if split is None:
+        _, test_set = task.datasets()
+    elif hasattr(task, "eval_dataset"):
+        test_set = task.eval_dataset(split)
+    else:
+        raise UserError(f"--split is not available for the {args.task} task")
     loader = torch.utils.data.DataLoader(test_set, batch_size=train.batch_size,
                                          collate_fn=getattr(task, "collate", None))
     with torch.no_grad():
@@ -199,6 +206,8 @@ def register(subparsers) -> None:
     _common(evaluate)
     evaluate.add_argument("--checkpoint", required=True,
                           help="a training checkpoint (last.pt, best.pt) or an exported live checkpoint (--export)")
+    evaluate.add_argument("--split", help="the split to evaluate (default: the task's test split; "
+                                          "classification: train, test; nmnist: train, val, test)")
     evaluate.add_argument("--export", metavar="PATH",
                           help="also write the model as a live checkpoint (recipe, names, these metrics)")
     evaluate.set_defaults(run=_eval)
