@@ -113,7 +113,7 @@ class FileReplaySource(EventSource):
         """Source, format, sensor and the recording's time span (when known); a playlist's length."""
         info = {**super().info(), "path": self.path, "format": self.reader.format}
         if self.is_playlist:
-            info["files"] = len(self.files)
+            info["playlist_files"] = len(self.files)
         if self.time_range is not None:
             info["t_start_us"], info["t_end_us"] = self.time_range
             info["duration_s"] = (self.time_range[1] - self.time_range[0]) / 1e6

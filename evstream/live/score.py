@@ -3,7 +3,8 @@
 Each sample is one window sequence (a playlist's file); its prediction is the class of the last
 window the model saw in it (the partial last window covers the whole sample when the model's
 window is as long as the recording, as N-MNIST's is). A sample is scored when the next sequence
-starts, or by :meth:`PlaylistScore.finish` at the end.
+starts, or by :meth:`PlaylistScore.finish` at the end. A folder name matches a class name equal to
+it or, in tonic's ``"<label> - <name>"`` style (N-MNIST's ``"3 - three"``), its part before ``" - "``.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ class PlaylistScore:
     def _score(self) -> None:
         _, truth, predicted = self._open
         self.samples += 1
-        self.correct += truth == predicted
+        self.correct += truth in (predicted, predicted.split(" - ", 1)[0])
         self.last, self._open = (truth, predicted), None
 
     @property

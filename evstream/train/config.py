@@ -76,18 +76,40 @@ def train_config(values: dict) -> TrainConfig:
     return TrainConfig(**check_options("train", TrainConfig, values))
 
 
+def _signatures(target: Callable) -> list[Callable]:
+    """``target`` (a class's ``__init__``), then, while one passes ``**options`` on, its bases' ``__init__``s."""
+    if not isinstance(target, type):
+        return [target]
+    chain = []
+    for cls in target.__mro__:
+        if "__init__" not in vars(cls) or cls is object:
+            continue
+        chain.append(vars(cls)["__init__"])
+        if not any(p.kind is p.VAR_KEYWORD for p in inspect.signature(chain[-1]).parameters.values()):
+            break
+    return chain
+
+
 def _settable(target: Callable) -> dict[str, inspect.Parameter]:
-    """The keyword parameters of ``target`` a config may set: keyword-only ones and those with a default."""
-    return {name: p for name, p in inspect.signature(target).parameters.items()
-            if p.kind is p.KEYWORD_ONLY or (p.kind is p.POSITIONAL_OR_KEYWORD and p.default is not p.empty)}
+    """The keyword parameters of ``target`` a config may set: keyword-only ones and those with a default
+    (a subclass's first, then those of the bases it passes ``**options`` to)."""
+    params: dict[str, inspect.Parameter] = {}
+    for function in _signatures(target):
+        for name, p in inspect.signature(function).parameters.items():
+            if p.kind is p.KEYWORD_ONLY or (p.kind is p.POSITIONAL_OR_KEYWORD and p.default is not p.empty):
+                params.setdefault(name, p)
+    return params
 
 
 def _annotations(target: Callable) -> dict:
-    """Resolved annotations of ``target``'s parameters ({} when they cannot be resolved)."""
-    try:
-        return typing.get_type_hints(target.__init__ if isinstance(target, type) else target)
-    except Exception:  # a forward reference only a type checker sees: check nothing rather than fail
-        return {}
+    """Resolved annotations of ``target``'s parameters ({} for those that cannot be resolved)."""
+    hints: dict = {}
+    for function in reversed(_signatures(target)):
+        try:
+            hints.update(typing.get_type_hints(function))
+        except Exception:  # a forward reference only a type checker sees: check nothing rather than fail
+            continue
+    return hints
 
 
 def check_options(group: str, target: Callable, values: Mapping) -> dict:

@@ -32,7 +32,7 @@ def _tree(tmp_path, shared):
 def test_a_folder_plays_every_file_once_labelled_by_its_folder(tmp_path, shared):
     files = _tree(tmp_path, shared)
     source = FileReplaySource(tmp_path / "Test", speed=float("inf"), sensor_size=(34, 34, 2))
-    assert source.files == files and source.sensor_size == (34, 34, 2) and source.info()["files"] == 3
+    assert source.files == files and source.sensor_size == (34, 34, 2) and source.info()["playlist_files"] == 3
     seen = []
     pipeline = Pipeline(source, window_us=400_000, max_lag_ms=1e9, on_result=seen.append)
     pipeline.start()
@@ -57,8 +57,13 @@ def test_playlist_score_counts_the_last_prediction_of_each_sample():
 
     for r in (result(0, "3", "5"), result(0, "3", "3"), result(1, "7", "1"), result(2, "9", "9")):
         score.update(r)
+    tonic_names = WindowResult(0, 1, concat_events([]), Classification(np.eye(2)[1], ("0 - zero", "1 - one")), 1.0,
+                               {}, 9, False, "1")
     assert score.samples == 2 and score.last == ("7", "1")  # sample 2 still open
     score.finish()
     assert score.summary() == {"samples": 3, "correct": 2, "top1": 2 / 3}
-    score.update(WindowResult(0, 1, concat_events([]), None, 1.0, {}, 3, False, "4"))  # no model: ignored
-    assert score.samples == 3
+    score.update(tonic_names)  # folder "1" is class "1 - one"
+    score.finish()
+    assert score.summary() == {"samples": 4, "correct": 3, "top1": 3 / 4}
+    score.update(WindowResult(0, 1, concat_events([]), None, 1.0, {}, 10, False, "4"))  # no model: ignored
+    assert score.samples == 4
