@@ -60,6 +60,8 @@ class FileReplaySource(EventSource):
         hold_at_end: without ``loop``, stay at the end (:attr:`ended`) until a :meth:`seek` plays on,
             as a viewer does; otherwise the source ends with the recording.
         batch_us: event time per emitted batch.
+        queue_size: batches held for the pipeline (4 s of 1 ms batches: on a loaded machine the
+            pipeline's ingest thread can go unscheduled for a while without the replay dropping any).
         reader_options: passed to :func:`evstream.open_events` (``chip``, ``sensor_size``, ...).
 
     Every pass over a file ends with a batch marked ``pass_end``, so the pipeline processes the
@@ -70,7 +72,7 @@ class FileReplaySource(EventSource):
     finite = True
 
     def __init__(self, path: os.PathLike | str, *, speed: float = 1.0, loop: bool = False, hold_at_end: bool = False,
-                 batch_us: int = 1000, queue_size: int = 256, **reader_options):
+                 batch_us: int = 1000, queue_size: int = 4096, **reader_options):
         super().__init__(queue_size)
         if not speed > 0:
             raise ValueError(f"speed must be positive, got {speed}")
