@@ -119,3 +119,18 @@ class RandomTimeCrop:
 
     def __call__(self, events: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         return random_time_crop(events, self.duration_us, rng)
+
+
+@dataclass(frozen=True)
+class Compose:
+    """Apply ``transforms`` in order (tonic's and torchvision's ``Compose``, without either dependency)."""
+
+    transforms: tuple
+
+    def __init__(self, transforms):
+        object.__setattr__(self, "transforms", tuple(transforms))
+
+    def __call__(self, sample):
+        for transform in self.transforms:
+            sample = transform(sample)
+        return sample

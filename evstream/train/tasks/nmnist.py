@@ -18,12 +18,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tonic.transforms import Compose
 from torch import nn
 
 from evstream.datasets import NMNIST
 from evstream.datasets.splits import split_per_class
 from evstream.nets.live_classifier import WindowRecipe
+from evstream.ops.augment import Compose
 from evstream.train.tasks.classification import ClipWindows, _ClassificationTask
 
 __all__ = ["NMNISTTask", "RandomAffineFrames", "RandomDropEvents", "RandomShiftFrames", "validation_split"]
