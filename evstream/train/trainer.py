@@ -67,7 +67,7 @@ class TrainConfig:
     device: str = "cpu"
     num_workers: int = 0
     out_dir: str = "runs/default"
-    progress: bool = True
+    progress: bool = True  # tqdm bars over the training and the evaluation batches (main process)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):

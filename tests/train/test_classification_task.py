@@ -12,7 +12,9 @@ from evstream.nets.live_classifier import LiveClassifier, WindowRecipe
 from evstream.sim.gesture import write_gesture_dataset
 from evstream.train.losses import trt_loss, tssd_loss
 from evstream.train.metrics import accuracy, clip_metrics
-from evstream.train.tasks.classification import ClipWindows, FrameStack, GestureTask, NCaltech101Task, RandomWindow
+from evstream.ops.tasnn import to_tasnn_frames
+from evstream.train.tasks.classification import (FRAME_CHUNK, ClipWindows, FrameStack, GestureTask, NCaltech101Task,
+                                                 RandomWindow)
 from evstream.train.trainer import TrainConfig, Trainer
 
 
@@ -43,6 +45,17 @@ def test_frame_stack_windows_and_clips():
     assert stack.sum() == 4
     padded = FrameStack((240, 180, 2), dt_us=1000, ds=2, pad_to=128)(ev)
     assert padded.shape == (9, 2, 128, 128) and padded[0, 1, 19, 4] == 1  # (128-90)//2 = 19, (128-120)//2 = 4
+
+    # a long sample is binned in chunks of FRAME_CHUNK frames: the same counts as one call for the whole stack
+    rng = np.random.default_rng(0)
+    long = np.zeros(5000, EVENT_DTYPE)
+    long["x"], long["y"], long["p"] = rng.integers(0, 128, 5000), rng.integers(0, 128, 5000), rng.integers(0, 2, 5000)
+    long["t"] = np.sort(rng.integers(0, 150_000, 5000))
+    n = int(long["t"][-1] - long["t"][0]) // 1000 + 1
+    assert n > 2 * FRAME_CHUNK
+    whole = to_tasnn_frames(long, (128, 128, 2), n, 1000, 4).astype(np.uint16)
+    np.testing.assert_array_equal(FrameStack((128, 128, 2), dt_us=1000, ds=4)(long), whole)
+    np.testing.assert_array_equal(FrameStack((128, 128, 2), dt_us=1000, ds=4, max_frames=100)(long), whole[:100])
 
     frames = np.arange(9, dtype=np.uint16).reshape(9, 1, 1, 1) * np.ones((1, 2, 1, 1), np.uint16)
     crop = RandomWindow(4, torch.Generator().manual_seed(0))(frames)
