@@ -54,5 +54,6 @@ def test_gesture_defaults_train_an_epoch_under_2_gb(tmp_path):
     assert result["rc"] == 0, result["err"]
     row = json.loads(result["out"].splitlines()[-1])
     assert row["epoch"] == 1 and row["train_loss"] > 0 and 0 <= row["top1"] <= 1
-    assert "  samples   train 4, test 2 (" in result["err"] and "  epochs    1; batch 4, 1 step per epoch" in result["err"]
+    assert "  samples   train 4, test 2 (" in result["err"]
+    assert "  epochs    1; batch 4, 1 step per epoch" in result["err"]
     assert result["max_rss_kib"] < LIMIT_KIB, f"peak RSS {result['max_rss_kib'] / 1024:.0f} MiB"

@@ -178,9 +178,9 @@ def test_start_up_summary(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("training BlobsTask\n")
     parameters = 8 * 32 + 32 + 32 * 3 + 3
-    for line in ("samples   train 96, val 96 (best.pt on accuracy, max)", f"net       Sequential, {parameters:,} parameters",
-                 "device    cpu", f"output    {tmp_path}", "epochs    1; batch 16, 6 steps per epoch",
-                 "optimiser sgd lr 0.01, schedule cosine"):
+    for line in ("samples   train 96, val 96 (best.pt on accuracy, max)",
+                 f"net       Sequential, {parameters:,} parameters", "device    cpu", f"output    {tmp_path}",
+                 "epochs    1; batch 16, 6 steps per epoch", "optimiser sgd lr 0.01, schedule cosine"):
         assert f"  {line}\n" in err
 
 
