@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -43,14 +44,15 @@ def test_gesture_defaults_train_an_epoch_under_2_gb(tmp_path):
     The batch is 4: the bundled set's 11 training windows refuse TA-SNN's 16, and backpropagation
     through 60 steps holds about 0.22 GB of activations per sample. Before evaluation was chunked,
     the 2 test samples' 20 clips went through the net at once (about 2 GB on their own; the full
-    bundled test set, 110 clips, took 10.8 GB).
+    bundled test set, 110 clips, took 10.8 GB). Two torch threads, as on the 2-core CI machines: each
+    thread adds its own scratch buffers and allocator arena (one thread: about 0.2 GB less).
     """
     data = tmp_path / "gesture"
     _trimmed_copy(data, train_rows=4, test_rows=2)
     command = [sys.executable, "-m", "evstream.cli", "train", "gesture", "--data", str(data), "--epochs", "1",
                "--batch-size", "4", "--out", str(tmp_path / "run"), "--set", "train.progress=false"]
     result = json.loads(subprocess.run([sys.executable, "-c", WRAPPER, *command], capture_output=True, text=True,
-                                       check=True, timeout=900).stdout)
+                                       check=True, timeout=900, env={**os.environ, "OMP_NUM_THREADS": "2"}).stdout)
     assert result["rc"] == 0, result["err"]
     row = json.loads(result["out"].splitlines()[-1])
     assert row["epoch"] == 1 and row["train_loss"] > 0 and 0 <= row["top1"] <= 1
