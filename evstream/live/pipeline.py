@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from evstream.live.queues import DropOldestQueue, LatestSlot
-from evstream.live.source import EventSource
+from evstream.live.source import EventSource, SourceError
 from evstream.live.validate import BatchValidator
 from evstream.live.windowing import EventWindows, Window
 
@@ -177,8 +177,10 @@ class Pipeline:
 
     # --- ingest thread -----------------------------------------------------------------------
     def _ingest(self) -> None:
+        """Drain the source into windows; at its end (or its failure, kept in ``source.error``) the
+        partial last window still goes to the model: nothing received is lost."""
         try:
-            for batch in self.source.batches(timeout=None):
+            for batch in self._batches():
                 if self._stop.is_set():
                     return
                 self.stats.source_drops = self.source.dropped
@@ -201,6 +203,14 @@ class Pipeline:
                 self._ingest_at_end = True
         finally:
             self._ready.close()
+
+    def _batches(self):
+        """The source's batches, ending quietly when the source fails (its error stays on the source)."""
+        try:
+            yield from self.source.batches(timeout=None)
+        except SourceError:
+            if self.source.error is None:
+                raise
 
     def _submit(self, windows: list[Window], arrived: float) -> None:
         for window in windows:

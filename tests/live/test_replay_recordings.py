@@ -1,6 +1,6 @@
 """Every real recording replays with each bundled model, its input fitted by the stated policy.
 
-The gesture model (400 ms windows) runs every recording to its end; the detector and the depth
+The gesture and N-MNIST models (400 and 330 ms windows) run every recording to its end; the detector and the depth
 net, an order of magnitude dearer per window, run the first part of each here and every
 recording to its end in ``benchmarks/replay_recordings.py``.
 """
@@ -16,11 +16,11 @@ from tests.conftest import RECORDINGS
 
 EVENT_FILES = sorted(p for p in RECORDINGS.glob("*/*") if p.suffix in (".aedat", ".aedat4", ".dat", ".raw", ".bin"))
 CHIP = {"MovingDarkBox_dvs128.aedat": ["--chip", "DVS128"]}  # a jAER file without an AEChip line
-INPUT = {"gesture": "128x128", "detection": "304x240", "depth": "346x260"}
+INPUT = {"gesture": "128x128", "detection": "304x240", "depth": "346x260", "nmnist": "34x34"}
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("task, seconds", [("gesture", None), ("detection", 0.6), ("depth", 0.3)])
+@pytest.mark.parametrize("task, seconds", [("gesture", None), ("nmnist", None), ("detection", 0.6), ("depth", 0.3)])
 def test_every_real_recording_replays_with_each_model(shared, task, seconds, tmp_path, capsys, one_torch_thread):
     assert len(EVENT_FILES) >= 12
     limit = ["--seconds", str(seconds)] if seconds else []
