@@ -3,7 +3,8 @@
 Generates one file of N random events (default 10 M) per format with evstream's writers, then
 times full decodes to numpy (best of --repeat runs) by evstream and by the peers installed:
 expelliarmus (DAT, EVT 2.0, EVT 3.0), evlib (EVT 2.0/3.0, HDF5), dv-processing and the ``aedat``
-package (AEDAT 4), tonic (AEDAT 2.0 DVS128, ATIS .bin). A plain ``np.fromfile`` of the same
+package (AEDAT 4), tonic (AEDAT 2.0 DVS128, AEDAT 3.1 raw records without the packets' overflow,
+ATIS .bin). A plain ``np.fromfile`` of the same
 bytes is the memory-speed ceiling.
 
     python benchmarks/bench_io.py [--events 10000000] [--repeat 3] [--formats dat,evt2,...]
@@ -30,6 +31,7 @@ FORMATS = {
     "evt3": ("bench_evt3.raw", (1280, 720, 2), {"format": "evt3"}),
     "aedat4": ("bench.aedat4", (346, 260, 2), {}),
     "aedat2": ("bench.aedat", (128, 128, 2), {"format": "aedat2"}),
+    "aedat31": ("bench31.aedat", (128, 128, 2), {"format": "aedat31"}),
     "atis_bin": ("bench.bin", (240, 180, 2), {}),
     "evstream_h5": ("bench.h5", (346, 260, 2), {}),
 }
@@ -109,6 +111,14 @@ def peers_for(fmt: str):
             pass
     if fmt == "aedat2":
         peers.append(("tonic", _tonic_dvs128))
+    if fmt == "aedat31":
+        import tonic.io
+
+        def tonic_records(p):
+            version, start, *_ = tonic.io.read_aedat_header_from_file(str(p))
+            return tonic.io.get_aer_events_from_file(str(p), version, start)
+
+        peers.append(("tonic (raw)", tonic_records))
     if fmt == "atis_bin":
         import tonic.io
 

@@ -15,14 +15,16 @@ rule of :mod:`evstream.io.dat`, whose bounded block reader of 8-byte words is re
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from evstream._jit import kernel
 from evstream.events import EventFileError, empty_events
 from evstream.io.aedat_text import header_value, parse_hash_header, sensor_of
-from evstream.io.dat import check_polarity, check_times_u32, check_whole, record_count, word_blocks
-from evstream.io.reader import EventReader
-from evstream.io.record_file import opened_for_reader
+from evstream.io.dat import WORD_PAIR, check_polarity, check_times_u32, check_whole, report_partial_word, word_slices
+from evstream.io.reader import BLOCK_EVENTS, EventReader
+from evstream.io.record_file import decode_into, gather_blocks, opened_for_reader, record_count
 from evstream.io.writer import EventWriter
 
 CHIP_CLASSES = {
@@ -116,6 +118,7 @@ class Aedat2Reader(EventReader):
     def __init__(self, path, *, strict: bool = False, chip: str | None = None):
         super().__init__(path, strict=strict)
         with opened_for_reader(self.path) as self._file:
+            self._size = os.fstat(self._file.fileno()).st_size
             self._read_header(chip)
 
     def _read_header(self, chip: str | None) -> None:
@@ -135,22 +138,23 @@ class Aedat2Reader(EventReader):
     def close(self) -> None:
         self._file.close()
 
-    def _blocks(self, into=None):
-        """Decoded blocks; given ``into`` (room for every word) they are written into it in place."""
+    def _decoder(self):
+        """The slice decoder of :func:`~evstream.io.record_file.gather_blocks` (fresh 32-bit unwrapping state)."""
         state = np.zeros(2, dtype=np.int64)
-        count = 0
-        for words, offset in word_blocks(self._file, self.path, self._data_offset, self.strict):
-            out = empty_events(len(words) // 2) if into is None else into[count:count + len(words) // 2]
-            n = _decode_aedat2(words, self._davis, self.sensor_size[0], state, out)
-            count += n
-            yield out[:n], offset
+        davis, width = self._davis, self.sensor_size[0]
+        return lambda records, offset, out: _decode_aedat2(records.reshape(-1), davis, width, state, out)
+
+    def _blocks(self):
+        yield from gather_blocks(word_slices(self), self._decoder(), BLOCK_EVENTS)
+        report_partial_word(self)
 
     def read(self) -> np.ndarray:
         """All events from the current position; without a seek, decoded straight into one array."""
         if self._seek_us is not None:
             return super().read()
-        events = empty_events(record_count(self._file, self._data_offset))
-        n = sum(len(block) for block, _ in self._blocks(events))
+        events = empty_events(record_count(self._data_offset, self._size, WORD_PAIR))
+        n = decode_into(word_slices(self), self._decoder(), events)
+        report_partial_word(self)
         return check_whole(self, events[:n], self._data_offset)
 
 

@@ -31,6 +31,7 @@ from evstream._jit import kernel
 from evstream.events import EventFileError, empty_events, report_truncation
 from evstream.io import flatbuffers_lite as fb
 from evstream.io.reader import BLOCK_EVENTS, EventReader
+from evstream.io.record_file import changed_size
 from evstream.io.writer import EventWriter
 
 MAGIC = b"#!AER-DAT4.0\r\n"
@@ -242,7 +243,7 @@ class Aedat4Reader(EventReader):
         """
         end = self._data_end
         while pos < end:
-            header = os.pread(self._file.fileno(), _PACKET_HEADER.size, pos)
+            header = self._pread(pos, _PACKET_HEADER.size)
             if len(header) < _PACKET_HEADER.size:
                 raise _Truncated(pos, "file ends inside a packet header")
             stream, size = _PACKET_HEADER.unpack(header)
@@ -268,9 +269,14 @@ class Aedat4Reader(EventReader):
 
     def _data(self, offset: int, size: int) -> bytes:
         """The ``size`` data bytes of the packet whose header is at ``offset`` (thread-safe: pread)."""
-        data = os.pread(self._file.fileno(), size, offset + _PACKET_HEADER.size)
-        if len(data) != size:
-            raise EventFileError(self.path, "file changed size while being read", offset)
+        return self._pread(offset + _PACKET_HEADER.size, size)
+
+    def _pread(self, offset: int, size: int) -> bytes:
+        """``size`` bytes from ``offset``, fewer only where the file ended there when opened: a read
+        cut short by a file shrinking since is an EventFileError (:func:`changed_size`)."""
+        data = os.pread(self._file.fileno(), size, offset)
+        if len(data) < size and offset + size <= self._file_size:
+            raise changed_size(self._file, self.path, offset, self._file_size, len(data), size)
         return data
 
     def _words(self, offset: int, data: bytes) -> np.ndarray:

@@ -14,14 +14,15 @@ else it is ``(max x + 1, max y + 1, 2)`` from a scan of the file (tonic's conven
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import numpy as np
 
 from evstream._jit import kernel
-from evstream.events import EventFileError, check_sensor_size, empty_events
-from evstream.io.reader import EventReader
-from evstream.io.record_file import record_blocks
+from evstream.events import check_sensor_size
+from evstream.io.reader import BLOCK_EVENTS, EventReader
+from evstream.io.record_file import gather_blocks, opened_for_reader, record_slices, report_partial_record
 from evstream.io.writer import EventWriter
 
 RECORD_DTYPE = np.dtype([("x", "u1"), ("y", "u1"), ("p_t_high", "u1"), ("t_mid", "u1"), ("t_low", "u1")])
@@ -100,23 +101,24 @@ class AtisBinReader(EventReader):
 
     def __init__(self, path, *, sensor_size=None, strict: bool = False):
         super().__init__(path, strict=strict)
-        if not self.path.is_file():
-            raise EventFileError(self.path, "cannot open: no such file")
-        self.sensor_size = self._scan_extent() if sensor_size is None else check_sensor_size(sensor_size)
+        with opened_for_reader(self.path) as self._file:
+            self._size = os.fstat(self._file.fileno()).st_size
+            self.sensor_size = self._scan_extent() if sensor_size is None else check_sensor_size(sensor_size)
+
+    def close(self) -> None:
+        self._file.close()
 
     def _scan_extent(self) -> tuple[int, int, int]:
-        n = self.path.stat().st_size // RECORD_DTYPE.itemsize
         extent = np.full(2, -1, dtype=np.int64)
-        if n:
-            _extent(np.memmap(self.path, dtype=RECORD_DTYPE, mode="r", shape=(n,)), extent)
+        for records, _, _ in record_slices(self._file, self.path, 0, self._size, RECORD_DTYPE):
+            _extent(records, extent)
         return int(max(extent[0], 0)) + 1, int(max(extent[1], 0)) + 1, 2
 
     def _blocks(self) -> Iterator[tuple[np.ndarray, int]]:
         state = np.zeros(1, dtype=np.int64)
-        for records, offset in record_blocks(self.path, 0, RECORD_DTYPE, strict=self.strict):
-            out = empty_events(len(records))
-            n = _decode(records, state, out)
-            yield out[:n], offset
+        slices = record_slices(self._file, self.path, 0, self._size, RECORD_DTYPE)
+        yield from gather_blocks(slices, lambda records, offset, out: _decode(records, state, out), BLOCK_EVENTS)
+        report_partial_record(self.path, 0, self._size, RECORD_DTYPE, self.strict)
 
 
 class AtisBinWriter(EventWriter):

@@ -7,8 +7,8 @@ Timestamps are 32-bit and wrap after about 71.6 minutes: the reader adds 2^32 µ
 raw time drops by more than 2^31 µs, so recordings of any length come out monotonic. The writer
 stores times modulo 2^32 under the same rule (first time below 2^32, steps below 2^31).
 
-The bounded block reader of 8-byte records and the 32-bit time helpers here are shared with
-AEDAT 2.0 (:mod:`evstream.io.aedat2`), whose words have the same shape.
+The reading of 8-byte records and the 32-bit time helpers here are shared with AEDAT 2.0
+(:mod:`evstream.io.aedat2`), whose words have the same shape.
 """
 
 from __future__ import annotations
@@ -18,10 +18,11 @@ import os
 import numpy as np
 
 from evstream._jit import kernel
-from evstream.events import EventFileError, check_sensor_size, empty_events, report_truncation
+from evstream.events import EventFileError, check_sensor_size, empty_events
 from evstream.io.prophesee_header import parse_header
 from evstream.io.reader import BLOCK_EVENTS, EventReader
-from evstream.io.record_file import opened_for_reader
+from evstream.io.record_file import (decode_into, gather_blocks, opened_for_reader, record_count, record_slices,
+                                     report_partial_record)
 from evstream.io.writer import EventWriter
 
 EVENT_TYPES = {0x00: "Event2D", 0x0C: "CD"}
@@ -33,6 +34,8 @@ ATIS_SIZE = (304, 240)
 _HEADER_PEEK = 1 << 16
 _WRAP = 1 << 32
 _HALF = 1 << 31
+WORD_PAIR = np.dtype((np.uint32, 2))
+"""An 8-byte record as two native uint32 words (DAT and AEDAT 2.0)."""
 
 
 @kernel
@@ -92,6 +95,7 @@ class DatReader(EventReader):
     def __init__(self, path, *, strict: bool = False, sensor_size=None):
         super().__init__(path, strict=strict)
         with opened_for_reader(self.path) as self._file:
+            self._size = os.fstat(self._file.fileno()).st_size
             self._read_header(sensor_size)
 
     def _read_header(self, sensor_size) -> None:
@@ -120,33 +124,32 @@ class DatReader(EventReader):
     def close(self) -> None:
         self._file.close()
 
-    def _blocks(self, into=None, state=None):
-        """Decoded blocks; given ``into`` (room for every record) they are written into it in place.
-
-        ``state`` is the decoder's state (see ``_decode_dat``), fresh when not given.
-        """
-        if state is None:
-            state = _decoder_state()
+    def _decoder(self, state: np.ndarray):
+        """The slice decoder of :func:`~evstream.io.record_file.gather_blocks`, carrying ``state`` (see
+        ``_decode_dat``) from slice to slice."""
         width, height = self.sensor_size[:2]
-        for words, offset in word_blocks(self._file, self.path, self._data_offset, self.strict):
-            first = (offset - self._data_offset) // 8
-            n = len(words) // 2
-            events = empty_events(n) if into is None else into[first:first + n]
-            bad = _decode_dat(words, width, height, state, events)
+
+        def decode(records: np.ndarray, offset: int, out: np.ndarray) -> int:
+            bad = _decode_dat(records.reshape(-1), width, height, state, out)
             if bad >= 0:
-                raise EventFileError(self.path, f"polarity {words[2 * bad + 1] >> 28} is not 0 or 1",
-                                     offset + 8 * bad)
-            yield events, offset
+                raise EventFileError(self.path, f"polarity {records[bad, 1] >> 28} is not 0 or 1", offset + 8 * bad)
+            return len(records)
+
+        return decode
+
+    def _blocks(self):
+        yield from gather_blocks(word_slices(self), self._decoder(_decoder_state()), BLOCK_EVENTS)
+        report_partial_word(self)
 
     def read(self) -> np.ndarray:
         """All events from the current position; without a seek, decoded straight into one array
         (the reader's checks run only when the decoder saw an event they would reject)."""
         if self._seek_us is not None:
             return super().read()
-        events = empty_events(record_count(self._file, self._data_offset))
+        events = empty_events(record_count(self._data_offset, self._size, WORD_PAIR))
         state = _decoder_state()
-        for _ in self._blocks(events, state):
-            pass
+        decode_into(word_slices(self), self._decoder(state), events)
+        report_partial_word(self)
         return check_whole(self, events, self._data_offset) if state[3] else events
 
 
@@ -154,9 +157,15 @@ def _decoder_state() -> np.ndarray:
     return np.array([0, 0, np.iinfo(np.int64).min, 0], dtype=np.int64)
 
 
-def record_count(file, start: int) -> int:
-    """The number of complete 8-byte records after byte ``start``."""
-    return max(os.fstat(file.fileno()).st_size - start, 0) // 8
+def word_slices(reader: EventReader):
+    """The 8-byte records of a DAT or AEDAT 2.0 reader's file as native uint32 pairs, a cache-sized
+    slice at a time (:func:`~evstream.io.record_file.record_slices`)."""
+    return record_slices(reader._file, reader.path, reader._data_offset, reader._size, WORD_PAIR)
+
+
+def report_partial_word(reader: EventReader) -> None:
+    """Report a DAT or AEDAT 2.0 file that ends inside an 8-byte record (a warning, or an error when strict)."""
+    report_partial_record(reader.path, reader._data_offset, reader._size, WORD_PAIR, reader.strict)
 
 
 def check_whole(reader: EventReader, events: np.ndarray, offset: int) -> np.ndarray:
@@ -164,28 +173,6 @@ def check_whole(reader: EventReader, events: np.ndarray, offset: int) -> np.ndar
     if len(events):
         reader._check(events, offset, np.iinfo(np.int64).min)
     return events
-
-
-def word_blocks(file, path, start: int, strict: bool):
-    """Yield ``(words, byte_offset)``: the file's 8-byte records from ``start`` as native uint32 pairs.
-
-    Blocks of at most BLOCK_EVENTS records are read into one reused buffer (decode each block
-    before asking for the next), so memory stays bounded whatever the file size. A trailing
-    partial record is reported (:func:`report_truncation`) after the complete ones.
-    """
-    n_total = record_count(file, start)
-    tail = os.fstat(file.fileno()).st_size - start - 8 * n_total
-    buffer = np.empty(2 * min(BLOCK_EVENTS, n_total), dtype=np.uint32)
-    file.seek(start)
-    for first in range(0, n_total, BLOCK_EVENTS):
-        n = min(BLOCK_EVENTS, n_total - first)
-        offset = start + 8 * first
-        words = buffer[:2 * n]
-        if file.readinto(words) != 8 * n:
-            raise EventFileError(path, "file changed size while being read", offset)
-        yield words, offset
-    if tail > 0:
-        report_truncation(path, start + 8 * n_total, f"file ends {tail} bytes into an 8-byte record", strict)
 
 
 def check_polarity(events: np.ndarray, path) -> None:

@@ -18,16 +18,13 @@ from typing import ClassVar
 
 import numpy as np
 
-from evstream.events import EventFileError, check_sensor_size, empty_events, report_truncation
+from evstream.events import EventFileError, check_sensor_size, empty_events
 from evstream.io.dat import check_polarity
 from evstream.io.prophesee_header import PropheseeHeader, parse_header
 from evstream.io.reader import BLOCK_EVENTS, EventReader
-from evstream.io.record_file import opened_for_reader
+from evstream.io.record_file import opened_for_reader, record_count, record_slices, report_partial_record
 from evstream.io.registry import _prophesee_header_format
 from evstream.io.writer import EventWriter
-
-SLICE_WORDS = 1 << 21
-"""Words read from the file at once while streaming (8 MiB of EVT 2.0, 4 MiB of EVT 3.0)."""
 
 MAX_COORD = 1 << 11
 """RAW words hold 11-bit coordinates: sensors up to 2048 x 2048."""
@@ -56,7 +53,7 @@ def read_raw_header(file, path, encoding: str) -> PropheseeHeader:
 
 
 class RawReader(EventReader):
-    """Streams a RAW file through its format's numba decoder, ``SLICE_WORDS`` words at a time.
+    """Streams a RAW file through its format's numba decoder, a cache-sized slice of words at a time.
 
     Options: ``sensor_size=(W, H[, 2])`` for a header without geometry (it overrides the header's).
     """
@@ -71,6 +68,7 @@ class RawReader(EventReader):
     def __init__(self, path, *, strict: bool = False, sensor_size=None):
         super().__init__(path, strict=strict)
         with opened_for_reader(self.path) as self._file:
+            self._size = os.fstat(self._file.fileno()).st_size
             self.header = read_raw_header(self._file, self.path, self.format)
             self.sensor_size = self._geometry(sensor_size)
         self._data_offset = self.header.data_offset
@@ -100,48 +98,48 @@ class RawReader(EventReader):
         self._file.close()
 
     def _blocks(self) -> Iterator[tuple[np.ndarray, int]]:
-        return self._decoded(SLICE_WORDS, BLOCK_EVENTS)
+        return self._decoded(BLOCK_EVENTS)
 
     def read(self) -> np.ndarray:
         """All events from the current position; from the start, decoded into one array of one event
         per word (no concatenation unless EVT 3.0 vectors hold more)."""
         if self._seek_us is not None:
             return super().read()
-        blocks = [events for events, offset in self._decoded(None, None)]
+        blocks = [events for events, offset in self._decoded(None)]
         return blocks[0] if len(blocks) == 1 else np.concatenate([empty_events(), *blocks])
 
-    def _decoded(self, slice_words: int | None, block_events: int | None) -> Iterator[tuple[np.ndarray, int]]:
-        """Decode the word stream ``slice_words`` words at a time into blocks of up to ``block_events``.
+    def _decoded(self, block_events: int | None) -> Iterator[tuple[np.ndarray, int]]:
+        """Decode the word stream, read a cache-sized slice at a time, into blocks of up to ``block_events``.
 
-        ``None`` means all words at once, decoded into an array of one event per word (enough for
-        EVT 2.0 and typical EVT 3.0); when vectors overflow it, the rest goes into a second array
-        sized for their worst case, ``max_events_per_word``.
+        ``None`` means one block of one event per word (enough for EVT 2.0 and typical EVT 3.0);
+        when vectors overflow it, the rest goes into a second block sized for their worst case,
+        ``max_events_per_word``.
         """
         itemsize = self.word_dtype.itemsize
-        n_words, tail = divmod(max(os.fstat(self._file.fileno()).st_size - self._data_offset, 0), itemsize)
+        n_words = record_count(self._data_offset, self._size, self.word_dtype)
         width, height = self.sensor_size[:2]
         state = np.array(self.initial_state, dtype=np.int64)
-        slice_words = slice_words or max(n_words, 1)
-        buffer = np.empty(min(slice_words, n_words), dtype=self.word_dtype)
-        self._file.seek(self._data_offset)
-        for first in range(0, n_words, slice_words):
-            words = buffer[:min(slice_words, n_words - first)]
-            offset = self._data_offset + first * itemsize
-            if self._file.readinto(words) != words.nbytes:
-                raise EventFileError(self.path, "file changed size while being read", offset)
+        out, filled, block_offset = empty_events(block_events or n_words + 12), 0, self._data_offset
+        done = 0  # words decoded before the current slice
+        for words, count, offset in record_slices(self._file, self.path, self._data_offset, self._size,
+                                                  self.word_dtype):
             start = 0
-            while start < len(words):
-                worst = 1 if start == 0 else self.max_events_per_word
-                out = empty_events(block_events or (len(words) - start) * worst + 12)
-                n, stop, error = self._decode(words, start, state, width, height, out)
+            while start < count:
+                n, stop, error = self._decode(words, start, state, width, height, out[filled:])
+                filled += n
                 if error:
                     reason = self._error_reason(error, int(words[stop]))
                     raise EventFileError(self.path, reason, offset + stop * itemsize)
-                yield out[:n], offset + start * itemsize
+                if stop < count:  # the block is full
+                    yield out[:filled], block_offset
+                    left = n_words - done - stop
+                    out = empty_events(block_events or left * self.max_events_per_word + 12)
+                    filled, block_offset = 0, offset + stop * itemsize
                 start = stop
-        if tail:
-            end = self._data_offset + n_words * itemsize
-            report_truncation(self.path, end, f"file ends {tail} bytes into a {itemsize}-byte word", self.strict)
+            done += count
+        if filled or block_events is None:
+            yield out[:filled], block_offset
+        report_partial_record(self.path, self._data_offset, self._size, self.word_dtype, self.strict, "word")
 
 
 class RawWriter(EventWriter):

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 import evstream
-import evstream.io.dat as dat
+import evstream.io.aedat2 as aedat2
+import evstream.io.record_file as record_file
 from evstream import EVENT_DTYPE, EventFileError, TruncatedFileWarning
 from tests.conftest import RECORDINGS, load_reference, synthetic_events
 
@@ -90,7 +91,8 @@ def test_truncated_word_warns_and_strict_raises(shared, tmp_path):
 
 
 def test_streaming_across_small_blocks(shared, monkeypatch):
-    monkeypatch.setattr(dat, "BLOCK_EVENTS", 5000)  # blocks lose their APS/IMU words: uneven sizes
+    monkeypatch.setattr(aedat2, "BLOCK_EVENTS", 5000)  # blocks lose their APS/IMU words: uneven sizes
+    monkeypatch.setattr(record_file, "READ_BYTES", 8 * 1000)
     ref = _ref(DAVIS240)
     with evstream.open_events(DAVIS240) as reader:
         for n in (1, 4999, 65536):
@@ -110,7 +112,8 @@ def test_streaming_across_small_blocks(shared, monkeypatch):
     ((346, 260), b"# AEChip: eu.seebetter.ini.chips.davis.Davis346B\r\n"),
 ])
 def test_writer_round_trip(tmp_path, monkeypatch, size, chip_line):
-    monkeypatch.setattr(dat, "BLOCK_EVENTS", 700)
+    monkeypatch.setattr(aedat2, "BLOCK_EVENTS", 700)
+    monkeypatch.setattr(record_file, "READ_BYTES", 8 * 700)
     events = synthetic_events(5000, *size, seed=size[0])
     events["t"] += 4_294_000_000  # crosses 2^32: stored modulo 2^32, unwrapped on reading
     path = tmp_path / "out.aedat"
