@@ -126,7 +126,7 @@ class Aedat2Reader(EventReader):
         self.header_lines, self._data_offset = parse_hash_header(head, self.path)
         if not self.header_lines or not self.header_lines[0].startswith("!AER-DAT2"):
             raise EventFileError(self.path, f"not an AEDAT 2.0 file: first line {head[:16]!r} is not '#!AER-DAT2.0'", 0)
-        named = header_value(self.header_lines, "AEChip")
+        named = header_value(self.header_lines, "AEChip") or None  # an empty line names no chip either
         if named is None and chip is None:
             raise EventFileError(self.path, "the header names no chip (no '# AEChip:' line): pass chip='DVS128', "
                                  "chip='DAVIS240C' or chip='DAVIS346'")

@@ -30,7 +30,7 @@ import zstandard
 from evstream._jit import kernel
 from evstream.events import EventFileError, empty_events, report_truncation
 from evstream.io import flatbuffers_lite as fb
-from evstream.io.reader import BLOCK_EVENTS, EventReader
+from evstream.io.reader import BLOCK_EVENTS, EventReader, sensor_side
 from evstream.io.record_file import changed_size
 from evstream.io.writer import EventWriter
 
@@ -55,8 +55,9 @@ class StreamInfo:
 
     id: int
     type: str
-    width: int | None
-    height: int | None
+    width: str | None
+    height: str | None
+    """The info node's sizeX and sizeY as written (checked when the stream is read)."""
 
 
 def parse_streams(info: bytes) -> list[StreamInfo]:
@@ -69,7 +70,7 @@ def parse_streams(info: bytes) -> list[StreamInfo]:
     for node in out_info.findall("node"):
         attrs = {a.get("key"): (a.text or "") for a in node.findall("attr")}
         size = {a.get("key"): a.text for a in node.findall("node[@name='info']/attr")}
-        dims = [int(size[k]) if size.get(k) else None for k in ("sizeX", "sizeY")]
+        dims = [size[k].strip() if size.get(k) else None for k in ("sizeX", "sizeY")]
         streams.append(StreamInfo(int(node.get("name")), attrs.get("typeIdentifier", ""), *dims))
     return streams
 
@@ -231,8 +232,13 @@ class Aedat4Reader(EventReader):
         if not stream.width or not stream.height:
             raise EventFileError(self.path, f"event stream {stream.id} has no sizeX/sizeY in its info node",
                                  _DATA_START)
+        try:
+            width = sensor_side(stream.width, f"sizeX of stream {stream.id}")
+            height = sensor_side(stream.height, f"sizeY of stream {stream.id}")
+        except ValueError as err:
+            raise EventFileError(self.path, f"info node: {err}", _DATA_START) from None
         self.stream_id = stream.id
-        self.sensor_size = (stream.width, stream.height, 2)
+        self.sensor_size = (width, height, 2)
 
     # --- packets -----------------------------------------------------------------------------
     def _walk(self, pos: int):

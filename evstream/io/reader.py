@@ -22,6 +22,21 @@ from evstream.events import EVENT_DTYPE, EventFileError, concat_events
 
 BLOCK_EVENTS = 1 << 20
 """Upper bound of events a reader decodes at once (16 MiB of events): memory is bounded by it."""
+MAX_SENSOR_SIDE = 0xFFFF
+"""Largest sensor width or height a file may state (event coordinates are uint16)."""
+
+
+def sensor_side(value, field: str) -> int:
+    """A width or height read from a file, as an int in 1..MAX_SENSOR_SIDE.
+
+    Raises ValueError naming ``field`` for anything else (negative, zero, huge, not a whole
+    number), so that no number from a file reaches a numba kernel it cannot type.
+    """
+    text = str(value).strip()
+    if text.isascii() and text.isdigit() and len(text) <= 6 and 1 <= int(text) <= MAX_SENSOR_SIDE:
+        return int(text)
+    shown = text if len(text) <= 24 else text[:21] + "..."
+    raise ValueError(f"{field} {shown!r} is not a sensor size (a whole number in 1..{MAX_SENSOR_SIDE})")
 
 
 class EventReader(ABC):
