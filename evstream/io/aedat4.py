@@ -9,6 +9,11 @@ span; the reader uses it to seek, and scans packet headers when it is missing (-
 because the file was cut). One event stream is read (the first, or ``stream_id=``); frames,
 IMU and trigger packets are skipped without being decompressed.
 
+Decompression is bounded: a packet (or the data table) may inflate to at most
+:data:`INFLATE_RATIO` times its compressed size plus 64 KiB, and never beyond
+:data:`MAX_INFLATED` (real event packets inflate about 2x); a packet that would inflate further
+is an :class:`~evstream.EventFileError`, so a decompression bomb costs at most that much memory.
+
 A whole-file :meth:`Aedat4Reader.read` sizes its output from the data table's element counts
 and decodes every packet straight into its slice, packets in parallel threads (LZ4, ZSTD and
 the numba kernel all release the GIL); streaming decodes packet after packet.
@@ -40,7 +45,13 @@ COMPRESSIONS = ("none", "lz4", "lz4_high", "zstd", "zstd_high")
 PACKET_EVENTS = 1 << 15
 """Events per packet the writer emits (512 KiB of structs before compression)."""
 
+INFLATE_RATIO = 64
+"""Most bytes a packet may inflate to per compressed byte (beyond 64 KiB)."""
+MAX_INFLATED = 128 << 20
+"""Most bytes any packet or data table may inflate to (8 M events)."""
+
 _EVENT_BYTES = 16
+_INFLATE_STEP = 1 << 20
 _MAX_COORDINATE = (1 << 15) - 1
 _PACKET_HEADER = struct.Struct("<ii")
 _PREFIX = struct.Struct("<I")
@@ -75,20 +86,59 @@ def parse_streams(info: bytes) -> list[StreamInfo]:
     return streams
 
 
+def inflate_limit(compressed_bytes: int) -> int:
+    """Most bytes ``compressed_bytes`` of a packet may inflate to (see the module docstring)."""
+    return min(MAX_INFLATED, INFLATE_RATIO * compressed_bytes + (64 << 10))
+
+
+def _inflate_lz4(data: bytes, limit: int):
+    """An LZ4 frame inflated into at most ``limit`` bytes (bytes, or a uint8 array past 1 MiB).
+
+    The first MiB comes back as bytes (every real packet); larger output is gathered a MiB at a
+    time into an array whose pages are only touched as they fill, so memory never exceeds the
+    output (one ``decompress(max_length=limit)`` call held it twice).
+    """
+    stream = lz4.frame.LZ4FrameDecompressor()
+    part = stream.decompress(data, max_length=min(limit + 1, _INFLATE_STEP))
+    if not stream.eof and not stream.needs_input:
+        out = np.empty(limit + 1, np.uint8)
+        out[:len(part)] = np.frombuffer(part, np.uint8)
+        filled = len(part)
+        while not stream.eof and not stream.needs_input and filled <= limit:
+            part = stream.decompress(b"", max_length=min(limit + 1 - filled, _INFLATE_STEP))
+            out[filled:filled + len(part)] = np.frombuffer(part, np.uint8)
+            filled += len(part)
+        if filled > limit:
+            raise ValueError(f"lz4 frame inflates beyond the {limit}-byte bound")
+        part = out[:filled]
+    if len(part) > limit:
+        raise ValueError(f"lz4 frame inflates beyond the {limit}-byte bound")
+    if not stream.eof:
+        raise ValueError("lz4 frame is incomplete")
+    return part
+
+
 def _decompress(data: bytes, compression: str) -> bytes:
-    """Undo a packet's compression; raises ValueError on a corrupt or incomplete stream."""
+    """Undo a packet's compression into at most :func:`inflate_limit` bytes; raises ValueError on a
+    corrupt or incomplete stream and on one that would inflate beyond that."""
+    if compression == "none":
+        return data
+    limit = inflate_limit(len(data))
     try:
         if compression.startswith("lz4"):
-            return lz4.frame.decompress(data)
-        if compression.startswith("zstd"):
-            stream = zstandard.ZstdDecompressor().decompressobj()
-            out = stream.decompress(data)
-            if not stream.eof:
-                raise ValueError("zstd frame is incomplete")
-            return out
+            declared = lz4.frame.get_frame_info(data)["content_size"]  # 0: not stated
+            if declared > limit:
+                raise ValueError(f"lz4 frame states {declared} bytes, beyond the {limit}-byte bound")
+            return _inflate_lz4(data, limit)
+        declared = zstandard.frame_content_size(data)  # -1: not stated
+        if declared > limit:
+            raise ValueError(f"zstd frame states {declared} bytes, beyond the {limit}-byte bound")
+        try:
+            return zstandard.ZstdDecompressor().decompress(data, max_output_size=limit)
+        except zstandard.ZstdError as err:
+            raise ValueError(f"zstd frame is incomplete or inflates beyond the {limit}-byte bound ({err})") from err
     except (RuntimeError, MemoryError, zstandard.ZstdError) as err:  # MemoryError: a corrupt frame size
         raise ValueError(f"{compression} decompression failed: {err}") from err
-    return data
 
 
 def _size_prefixed(raw: bytes) -> memoryview:
@@ -351,6 +401,7 @@ class Aedat4Reader(EventReader):
         offsets = [pos for pos, _ in packets]
         sizes = [size for _, size in packets]
         if (len(mine) != len(packets) or np.any(mine["count"] <= 0)
+                or np.any(mine["count"] > [inflate_limit(size) // _EVENT_BYTES for size in sizes])
                 or not np.array_equal(mine["offset"] - _PACKET_HEADER.size, offsets)
                 or not np.array_equal(mine["size"], sizes)):
             return None

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import io
 import re
+import subprocess
+import sys
 
 import h5py
 import numpy as np
 import pytest
 
 import evstream
+import evstream.io.aedat4 as aedat4
 from evstream import EventFileError
 from tests.conftest import RECORDINGS
 
@@ -71,3 +74,78 @@ def test_empty_aechip_line_is_no_chip(shared, tmp_path):
     path = _mutant(tmp_path, DAVIS240, b"# AEChip: eu.seebetter.ini.chips.davis.DAVIS240C", b"# AEChip: ")
     _raises(path, r"the header names no chip")
     np.testing.assert_array_equal(evstream.read_events(path, chip="DAVIS240C"), evstream.read_events(DAVIS240))
+
+
+
+BOMB_CHILD = """
+import sys
+import evstream
+
+try:
+    evstream.read_events(sys.argv[1])
+except evstream.EventFileError as err:
+    print(err)
+with open("/proc/self/status") as f:
+    print(next(int(line.split()[1]) // 1024 for line in f if line.startswith("VmHWM")))
+"""
+
+
+def _first_packet(raw: bytes) -> int:
+    """Byte offset of an AEDAT 4 file's first packet (after the magic, the length and the IOHeader)."""
+    return 14 + 4 + int.from_bytes(raw[14:18], "little")
+
+
+def _with_packet(tmp_path, source, data: bytes, name: str):
+    """A copy of ``source`` with a packet of stream 0 holding ``data`` before its first packet; the
+    IOHeader's data table position moves with it (the table's own offsets no longer match, so it is
+    not trusted: packets are walked from the start)."""
+    raw = source.read_bytes()
+    start = _first_packet(raw)
+    packet = (0).to_bytes(4, "little") + len(data).to_bytes(4, "little") + data
+    with aedat4.Aedat4Reader(source) as reader:
+        table_pos = reader._table_pos
+    header = raw[:start]
+    assert header.count(table_pos.to_bytes(8, "little")) == 1
+    header = header.replace(table_pos.to_bytes(8, "little"), (table_pos + len(packet)).to_bytes(8, "little"))
+    path = tmp_path / name
+    path.write_bytes(header + packet + raw[start:])
+    return path, start
+
+
+def test_lz4_bomb_is_an_error_within_bounded_memory(shared, tmp_path):
+    """An LZ4 packet of 4 MB inflating to 1 GiB of zeros, its size not in its frame header: the reader
+    stops at its bound (64x, at most 128 MiB) and the process peaks under 300 MB (it took 628 MB for
+    a 1.5 MB file before)."""
+    import lz4.frame
+
+    compressor = lz4.frame.LZ4FrameCompressor()  # begin() without a source size: none in the header
+    zeros = bytes(1 << 20)
+    bomb = compressor.begin() + b"".join(compressor.compress(zeros) for _ in range(1024)) + compressor.flush()
+    path, offset = _with_packet(tmp_path, AEDAT4, bomb, "bomb.aedat4")
+    out = subprocess.run([sys.executable, "-c", BOMB_CHILD, str(path)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    message, peak_mb = out.stdout.splitlines()
+    assert aedat4.inflate_limit(len(bomb)) == aedat4.MAX_INFLATED == 128 << 20
+    assert message == (f"{path} at byte offset {offset}: corrupt packet: lz4 frame inflates beyond the "
+                       f"{128 << 20}-byte bound")
+    assert int(peak_mb) < 300, f"peak RSS {peak_mb} MB"
+
+
+def test_bombs_stating_their_size_and_zstd_bombs_are_errors(shared, tmp_path):
+    import lz4.frame
+    import zstandard
+
+    zeros = bytes(64 << 20)
+    stated = lz4.frame.compress(zeros)  # states 64 MiB in its frame header: refused before inflating
+    path, offset = _with_packet(tmp_path, AEDAT4, stated, "stated.aedat4")
+    _raises(path, rf"corrupt packet: lz4 frame states {64 << 20} bytes, beyond the "
+                  rf"{aedat4.inflate_limit(len(stated))}-byte bound")
+    events = evstream.read_events(AEDAT4)
+    for store_size in (True, False):
+        plain = tmp_path / "zstd.aedat4"
+        evstream.write_events(plain, events, (346, 260, 2), compression="zstd")
+        np.testing.assert_array_equal(evstream.read_events(plain), events)
+        bomb = zstandard.ZstdCompressor(write_content_size=store_size).compress(zeros)
+        path, offset = _with_packet(tmp_path, plain, bomb, f"zstd_bomb_{store_size}.aedat4")
+        reason = "states 67108864 bytes, beyond the" if store_size else "is incomplete or inflates beyond the"
+        _raises(path, rf"corrupt packet: zstd frame {reason} {aedat4.inflate_limit(len(bomb))}-byte bound")
