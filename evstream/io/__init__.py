@@ -22,7 +22,8 @@ def open_events(path: os.PathLike | str, *, format: str | None = None, **options
     """Open an event file for streaming; ``format`` overrides detection.
 
     Options go to the format's reader: ``strict`` (raise on a file cut short), ``chip`` (AEDAT 2.0
-    without an ``# AEChip:`` line), ``camera`` (MVSEC/DSEC), ``sensor_size`` (ATIS .bin).
+    without an ``# AEChip:`` line), ``camera`` (MVSEC/DSEC), ``dataset`` (ATIS .bin: ``"nmnist"``
+    or ``"ncaltech101"``) or ``sensor_size`` (files without geometry).
     """
     return reader_class(format or detect_format(path))(path, **options)
 

@@ -8,8 +8,14 @@ though the time field is 23 bits wide; the published samples (<= 0.3 s) never re
 The writer uses the same markers, so any time fits: an event at ``t >= 2**23`` is preceded
 by ``(t >> 13) - 1023`` markers in total and stores ``t`` minus ``2**13`` per marker.
 
-The geometry is not stored: pass ``sensor_size`` (N-MNIST 34x34, N-Caltech101 up to 240x180),
-else it is ``(max x + 1, max y + 1, 2)`` from a scan of the file (tonic's convention).
+The geometry is not stored: pass ``dataset="nmnist"`` (34x34) or ``"ncaltech101"`` (each file
+its own ``max x + 1`` by ``max y + 1``, within 240x180), or ``sensor_size``; events outside it are
+an error naming them. Otherwise the size is ``(max x + 1, max y + 1, 2)`` from a scan of the file
+(tonic's convention), which one corrupt byte can stretch.
+
+Being headerless, a ``.bin`` file is recognised by its records (:func:`atis_records_problem`:
+rows up to 240), whatever the file's length (a file cut inside a record is still ATIS, its
+complete records read with a warning).
 """
 
 from __future__ import annotations
@@ -28,6 +34,8 @@ from evstream.io.writer import EventWriter
 RECORD_DTYPE = np.dtype([("x", "u1"), ("y", "u1"), ("p_t_high", "u1"), ("t_mid", "u1"), ("t_low", "u1")])
 OVERFLOW_Y = 240
 OVERFLOW_US = 1 << 13
+DATASETS = {"nmnist": (34, 34), "ncaltech101": (240, 180)}
+"""Sensor of each ATIS data set: N-MNIST's, and the bound of N-Caltech101's per-file sizes."""
 _OVERFLOW_FREE = (1 << 23) // OVERFLOW_US - 1  # markers needed before t: max(0, (t >> 13) - this)
 
 
@@ -88,22 +96,49 @@ def _encode(events, overflows, out):
     return overflows
 
 
+def atis_records_problem(head: bytes) -> str | None:
+    """Why the complete records in ``head`` (a file's first bytes) are not ATIS TD records, or None.
+
+    Records are ATIS when no row exceeds 240 (the overflow marker): the structure, not the file
+    length, so a cut file is recognised (random bytes break the rule within a few dozen records;
+    times are checked as the file is read, which names the offending event).
+    """
+    y = np.frombuffer(head, RECORD_DTYPE, count=len(head) // RECORD_DTYPE.itemsize)["y"]
+    above = np.flatnonzero(y > OVERFLOW_Y)
+    return f"record {above[0]} has row {y[above[0]]}, above {OVERFLOW_Y}" if len(above) else None
+
+
 class AtisBinReader(EventReader):
     """Reader of ATIS ``.bin`` files (N-MNIST, N-Caltech101).
 
     Args:
         path: the file.
-        sensor_size: ``(W, H, 2)``; when None, ``(max x + 1, max y + 1, 2)`` of the file's events.
+        dataset: ``"nmnist"`` (34x34) or ``"ncaltech101"`` (the file's extent, within 240x180):
+            the sensor of the data set the file comes from (see :data:`DATASETS`).
+        sensor_size: ``(W, H, 2)``, for other files. With neither, ``(max x + 1, max y + 1, 2)``
+            of the file's events.
         strict: raise instead of warning when the file ends inside a record.
     """
 
     format = "atis_bin"
 
-    def __init__(self, path, *, sensor_size=None, strict: bool = False):
+    def __init__(self, path, *, dataset: str | None = None, sensor_size=None, strict: bool = False):
         super().__init__(path, strict=strict)
+        if dataset is not None and dataset not in DATASETS:
+            raise ValueError(f"dataset must be one of {sorted(DATASETS)}, got {dataset!r}")
+        if dataset is not None and sensor_size is not None:
+            raise ValueError("pass dataset= or sensor_size=, not both")
         with opened_for_reader(self.path) as self._file:
             self._size = os.fstat(self._file.fileno()).st_size
-            self.sensor_size = self._scan_extent() if sensor_size is None else check_sensor_size(sensor_size)
+            if sensor_size is not None:
+                self.sensor_size = check_sensor_size(sensor_size)
+            elif dataset == "nmnist":
+                self.sensor_size = (*DATASETS[dataset], 2)
+            else:
+                width, height, _ = self._scan_extent()
+                if dataset == "ncaltech101":  # an event beyond the bound is reported when read
+                    width, height = min(width, DATASETS[dataset][0]), min(height, DATASETS[dataset][1])
+                self.sensor_size = (width, height, 2)
 
     def close(self) -> None:
         self._file.close()

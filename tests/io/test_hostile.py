@@ -149,3 +149,54 @@ def test_bombs_stating_their_size_and_zstd_bombs_are_errors(shared, tmp_path):
         path, offset = _with_packet(tmp_path, plain, bomb, f"zstd_bomb_{store_size}.aedat4")
         reason = "states 67108864 bytes, beyond the" if store_size else "is incomplete or inflates beyond the"
         _raises(path, rf"corrupt packet: zstd frame {reason} {aedat4.inflate_limit(len(bomb))}-byte bound")
+
+
+NMNIST = RECORDINGS / "atis_bin/nmnist_sample_tonic.bin"
+FACES = RECORDINGS / "atis_bin/ncaltech101_Faces_easy_image_0001.bin"
+
+
+def test_atis_file_cut_inside_a_record_is_detected_and_keeps_its_complete_events(shared, tmp_path):
+    """Detection once required the size to be a multiple of 5: a cut file was 'unknown event file format'."""
+    path = tmp_path / NMNIST.name
+    path.write_bytes(NMNIST.read_bytes()[:10_003])
+    assert evstream.io.detect_format(path) == "atis_bin"
+    with pytest.warns(evstream.TruncatedFileWarning, match="offset 10000: file ends 3 bytes into a 5-byte record"):
+        events = evstream.read_events(path)
+    ref = evstream.read_events(NMNIST)
+    np.testing.assert_array_equal(events, ref[:len(events)])
+    assert len(events) == 2000  # the 2000 complete records are events (no overflow marker)
+
+
+def test_bin_file_that_is_not_atis_is_named_as_such(shared, tmp_path):
+    path = tmp_path / "gen4.bin"
+    path.write_bytes(DAT.read_bytes()[200:300_000])
+    with pytest.raises(EventFileError, match=r"gen4.bin at byte offset 0: unknown event file format: a .bin file, "
+                                             r"but not ATIS records \(record \d+ has row \d+, above 240\)"):
+        evstream.read_events(path)
+
+
+def test_atis_dataset_sensor_reports_events_outside_it(shared, tmp_path):
+    """One flipped row byte stretched N-MNIST to 34x68 (the size came from the largest row)."""
+    data = bytearray(NMNIST.read_bytes())
+    data[5 * 100 + 1] = 67  # record 100 (an event) gets row 67
+    path = tmp_path / NMNIST.name
+    path.write_bytes(bytes(data))
+    with evstream.open_events(path) as reader:
+        assert reader.sensor_size == (34, 68, 2)  # tonic's convention, kept when no data set is named
+    with evstream.open_events(path, dataset="nmnist") as reader:
+        assert reader.sensor_size == (34, 34, 2)
+        with pytest.raises(EventFileError, match=r"offset 0: event \(\d+, 67\) at t=\d+ us is outside the 34x34"):
+            reader.read()
+    np.testing.assert_array_equal(evstream.read_events(NMNIST, dataset="nmnist"), evstream.read_events(NMNIST))
+    with evstream.open_events(FACES, dataset="ncaltech101") as reader:
+        assert reader.sensor_size == (151, 173, 2)  # per file, within 240x180
+    data = bytearray(FACES.read_bytes())
+    data[5 * 1000] = 250  # record 1000 gets column 250
+    path = tmp_path / FACES.name
+    path.write_bytes(bytes(data))
+    with evstream.open_events(path, dataset="ncaltech101") as reader:
+        assert reader.sensor_size == (240, 173, 2)
+        with pytest.raises(EventFileError, match=r"event \(250, \d+\) at t=\d+ us is outside the 240x173 sensor"):
+            reader.read()
+    with pytest.raises(ValueError, match="dataset must be one of"):
+        evstream.open_events(NMNIST, dataset="mnist")
