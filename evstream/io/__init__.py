@@ -10,11 +10,12 @@ import os
 
 import numpy as np
 
+from evstream.io.corruption import CorruptDataWarning
 from evstream.io.reader import EventReader
 from evstream.io.registry import READERS, WRITERS, detect_format, reader_class, writer_class, writer_format_for
 from evstream.io.writer import EventWriter
 
-__all__ = ["EventReader", "EventWriter", "READERS", "WRITERS", "detect_format", "open_events", "read_events",
+__all__ = ["CorruptDataWarning", "EventReader", "EventWriter", "READERS", "WRITERS", "detect_format", "open_events", "read_events",
            "open_writer", "write_events"]
 
 

@@ -9,8 +9,15 @@ by the header's ``# AEChip:`` line (else the ``chip=`` option) fixes the address
   ``y = (a >> 22) & 0x1FF``, ``p = (a >> 11) & 1``. APS and IMU samples (bit 31 = 1) are not
   events; external-input events (bit 31 = 0, bit 10 = 1) are dropped.
 
-Timestamps are 32-bit: a step back of more than 2^31 µs between kept events adds 2^32 µs (the
-rule of :mod:`evstream.io.dat`, whose bounded block reader of 8-byte words is reused here).
+Timestamps are 32-bit: a step back of more than 2^31 µs adds 2^32 µs (the rule of
+:mod:`evstream.io.dat`, with its check of doubtful wraps).
+
+Words keep their alignment only while no byte is lost or duplicated: after such damage every
+"time" is a mix of address and time bytes, most words look like APS/IMU samples and vanish. The
+reader checks that each word's time steps on plausibly (every word of a jAER file is in time
+order); where it does not, it looks for the byte position where the words make sense again,
+resumes there and reports a :class:`~evstream.io.corruption.CorruptDataWarning` counting the
+bytes skipped (see ``_decode_aedat2``).
 """
 
 from __future__ import annotations
@@ -20,11 +27,13 @@ import os
 import numpy as np
 
 from evstream._jit import kernel
-from evstream.events import EventFileError, empty_events
+from evstream.events import EventFileError, empty_events, report_truncation
+from evstream.io import record_file
 from evstream.io.aedat_text import header_value, parse_hash_header, sensor_of
-from evstream.io.dat import WORD_PAIR, check_polarity, check_times_u32, check_whole, report_partial_word, word_slices
+from evstream.io.corruption import report_corruption
+from evstream.io.dat import WORD_PAIR, WRAP_STEP, check_polarity, check_times_u32, check_whole, report_doubtful_wrap
 from evstream.io.reader import BLOCK_EVENTS, EventReader
-from evstream.io.record_file import decode_into, gather_blocks, opened_for_reader, record_count
+from evstream.io.record_file import decode_into, gather_blocks, opened_for_reader, read_at, record_count
 from evstream.io.writer import EventWriter
 
 CHIP_CLASSES = {
@@ -36,6 +45,12 @@ CHIP_CLASSES = {
 
 _FAMILIES = ("dvs128", "davis")
 _HEADER_PEEK = 1 << 20
+_WRAP = 1 << 32
+_HALF = 1 << 31
+_RESYNC_RECORDS = 4
+_SEARCH_BYTES = 1 << 14
+_LOOKAHEAD = _SEARCH_BYTES + 8 * _RESYNC_RECORDS
+_BACK_TOLERANCE = 1 << 20
 
 
 @kernel
@@ -59,20 +74,91 @@ def _encode_aedat2(events, davis, width, out):
 
 
 @kernel
-def _decode_aedat2(words, davis, width, state, out):
-    """Decode big-endian (address, time) word pairs into ``out``; returns the events written.
+def _be32(buf, pos):
+    """The big-endian uint32 at byte ``pos`` of a uint8 buffer, as int64."""
+    return (np.int64(buf[pos]) << 24) | (np.int64(buf[pos + 1]) << 16) | (np.int64(buf[pos + 2]) << 8) | np.int64(
+        buf[pos + 3])
 
-    ``state`` = (time high part, last raw time) carries the 32-bit unwrapping across blocks.
-    """
-    high = state[0]
-    last = state[1]
+
+@kernel
+def _step(last, raw):
+    """Raw time step from ``last`` to ``raw``; a drop of more than 2^31 µs is a wrap, counted across it."""
+    d = raw - last
+    if d < -_HALF:
+        d += _WRAP
+    return d
+
+
+@kernel
+def _steady(buf, q, end, last, need):
+    """True when the records from byte ``q`` (``_RESYNC_RECORDS`` of them, or as many as the buffer
+    holds before ``end``, at least ``need``) each step forward by less than WRAP_STEP, the first from ``last``."""
     n = 0
-    for i in range(len(words) // 2):
-        a = _bswap32(words[2 * i])
+    while n < _RESYNC_RECORDS and q + 8 <= end:
+        raw = _be32(buf, q + 4)
+        d = _step(last, raw)
+        if d < 0 or d >= WRAP_STEP:
+            return False
+        last = raw
+        q += 8
+        n += 1
+    return n >= need
+
+
+@kernel
+def _decode_aedat2(buf, stop, end, davis, width, state, out):
+    """Decode the records starting before byte ``stop`` of ``buf`` (bytes up to ``end`` are there).
+
+    ``state`` = (time high part, last raw time, last raw step, last address) carries across calls;
+    position 0 of ``buf`` is the record to decode first. Returns (events written, position after
+    the last record, position of this call's first resynchronisation or -1, bytes skipped in all,
+    resynchronisations, position of its first doubtful wrap or -1).
+
+    Every word's time (APS, IMU and special words too) must step forward by less than WRAP_STEP,
+    or back by less than ``_BACK_TOLERANCE``. Otherwise, unless the records after it step steadily
+    on from there (a pause in the recording), the words lost their alignment (bytes deleted or
+    duplicated): the first byte position past this record and within ``_SEARCH_BYTES`` where
+    ``_RESYNC_RECORDS`` records step steadily on from the last good time, not repeating the last
+    good record, is where decoding resumes; without one, the word is decoded as it stands (the
+    reader's checks then judge it).
+    """
+    high, last, jump, last_a = state[0], state[1], state[2], state[3]
+    n = 0
+    p = 0
+    resynced = -1
+    skipped = 0
+    resyncs = 0
+    doubtful = -1
+    while p < stop and p + 8 <= end:
+        raw = _be32(buf, p + 4)
+        d = _step(last, raw)
+        if (d < -_BACK_TOLERANCE or d >= WRAP_STEP) and not (d >= WRAP_STEP and _steady(buf, p + 8, end, raw, 0)):
+            q = p + 8  # a record starting inside this one would mix its damaged bytes into its address
+            limit = min(p + _SEARCH_BYTES, end - 8)
+            while q <= limit and ((_be32(buf, q) == last_a and _be32(buf, q + 4) == last)
+                                  or not _steady(buf, q, end, last, min(_RESYNC_RECORDS, (end - q) // 8))):
+                q += 1
+            if q <= limit:
+                if resynced < 0:
+                    resynced = p
+                skipped += q - p
+                resyncs += 1
+                p = q
+                raw = _be32(buf, p + 4)
+                d = _step(last, raw)
+        if raw < last - _HALF:
+            high += _WRAP
+            if doubtful < 0 and (d >= WRAP_STEP or jump >= WRAP_STEP):
+                doubtful = p
+        jump = d
+        last = raw
+        a = _be32(buf, p)
+        last_a = a
+        p += 8
         if davis:
             if (a >> 31) != 0 or (a >> 10) & 1:
                 continue
-            x = width - 1 - np.int64((a >> 12) & 0x3FF)
+            x = width - 1 - ((a >> 12) & 0x3FF)
             if x < 0:
                 x = 0xFFFF  # outside every sensor: the reader's coordinate check names it
             out[n].x = x
@@ -84,15 +170,10 @@ def _decode_aedat2(words, davis, width, state, out):
             out[n].x = 127 - ((a & 0xFE) >> 1)
             out[n].y = (a & 0x7F00) >> 8
             out[n].p = 1 - (a & 1)
-        raw = np.int64(_bswap32(words[2 * i + 1]))
-        if raw < last - (1 << 31):
-            high += 1 << 32
-        last = raw
         out[n].t = high + raw
         n += 1
-    state[0] = high
-    state[1] = last
-    return n
+    state[0], state[1], state[2], state[3] = high, last, jump, last_a
+    return n, p, resynced, skipped, resyncs, doubtful
 
 
 def chip_sensor(name: str, path) -> tuple[str, tuple[int, int]]:
@@ -138,23 +219,68 @@ class Aedat2Reader(EventReader):
     def close(self) -> None:
         self._file.close()
 
-    def _decoder(self):
-        """The slice decoder of :func:`~evstream.io.record_file.gather_blocks` (fresh 32-bit unwrapping state)."""
-        state = np.zeros(2, dtype=np.int64)
+    def _windows(self, cursor: list[int]):
+        """``((buffer, stop, end), most events, byte offset)`` windows for :func:`gather_blocks`:
+        the records starting in the next READ_BYTES from ``cursor[0]`` (which the decoder moves on),
+        read with the lookahead a resynchronisation may need."""
+        buffer = np.empty(0, np.uint8)
+        while self._size - cursor[0] >= 8:
+            start = cursor[0]
+            stop = min(record_file.READ_BYTES, self._size - start)
+            end = min(self._size - start, stop + _LOOKAHEAD)
+            if end > len(buffer):
+                buffer = np.empty(end, np.uint8)
+            read_at(self._file, self.path, buffer[:end], start, self._size)
+            yield (buffer, stop, end), stop // 8 + 1, start
+
+    def _decoder(self, cursor: list[int], reported: dict):
+        """The window decoder of :func:`gather_blocks`: fresh 32-bit unwrapping state, ``cursor``
+        moved past each window's records, alignment losses (counted in ``reported``) and doubtful
+        wraps reported."""
+        state = np.array([0, -1, 0, -1], dtype=np.int64)
         davis, width = self._davis, self.sensor_size[0]
-        return lambda records, offset, out: _decode_aedat2(records.reshape(-1), davis, width, state, out)
+
+        def decode(window, offset: int, out: np.ndarray) -> int:
+            buffer, stop, end = window
+            n, moved, resynced, skipped, resyncs, doubtful = _decode_aedat2(buffer, stop, end, davis, width, state,
+                                                                            out)
+            cursor[0] = offset + moved
+            if resyncs:
+                if not reported["resync"]:
+                    report_corruption(self.path, offset + resynced, f"the words lost their alignment here "
+                                      f"(implausible times): decoding resumed after skipping {skipped} bytes",
+                                      self.strict)
+                reported["resync"] += resyncs
+                reported["skipped"] += skipped
+            if doubtful >= 0 and not reported["wrap"]:
+                reported["wrap"] = True
+                report_doubtful_wrap(self.path, offset + doubtful, _be32(buffer, doubtful + 4), self.strict)
+            return n
+
+        return decode
+
+    def _report_end(self, cursor: list[int], reported: dict) -> None:
+        """After the last window: more alignment losses than the first (already reported), and a cut record."""
+        if reported["resync"] > 1:
+            report_corruption(self.path, cursor[0], f"the words lost their alignment {reported['resync']} times in "
+                              f"all; {reported['skipped']} bytes were skipped to resynchronise", self.strict)
+        if cursor[0] < self._size:
+            report_truncation(self.path, cursor[0], f"file ends {self._size - cursor[0]} bytes into an 8-byte record",
+                              self.strict)
 
     def _blocks(self):
-        yield from gather_blocks(word_slices(self), self._decoder(), BLOCK_EVENTS)
-        report_partial_word(self)
+        cursor, reported = [self._data_offset], {"resync": 0, "skipped": 0, "wrap": False}
+        yield from gather_blocks(self._windows(cursor), self._decoder(cursor, reported), BLOCK_EVENTS)
+        self._report_end(cursor, reported)
 
     def read(self) -> np.ndarray:
         """All events from the current position; without a seek, decoded straight into one array."""
         if self._seek_us is not None:
             return super().read()
-        events = empty_events(record_count(self._data_offset, self._size, WORD_PAIR))
-        n = decode_into(word_slices(self), self._decoder(), events)
-        report_partial_word(self)
+        events = empty_events(record_count(self._data_offset, self._size, WORD_PAIR) + 1)
+        cursor, reported = [self._data_offset], {"resync": 0, "skipped": 0, "wrap": False}
+        n = decode_into(self._windows(cursor), self._decoder(cursor, reported), events)
+        self._report_end(cursor, reported)
         return check_whole(self, events[:n], self._data_offset)
 
 

@@ -35,6 +35,7 @@ import zstandard
 from evstream._jit import kernel
 from evstream.events import EventFileError, empty_events, report_truncation
 from evstream.io import flatbuffers_lite as fb
+from evstream.io.corruption import report_corruption
 from evstream.io.reader import BLOCK_EVENTS, EventReader, sensor_side
 from evstream.io.record_file import changed_size
 from evstream.io.writer import EventWriter
@@ -154,9 +155,17 @@ def _size_prefixed(raw: bytes) -> memoryview:
 class _Truncated(Exception):
     """The file ends inside a packet or its header: reported (warning or strict error), not fatal."""
 
+    report = staticmethod(report_truncation)
+
     def __init__(self, offset: int, reason: str):
         super().__init__(reason)
         self.offset, self.reason = offset, reason
+
+
+class _Corrupt(_Truncated):
+    """A packet header that cannot be one (bytes lost or damaged): reported like a cut, as corruption."""
+
+    report = staticmethod(report_corruption)
 
 
 @kernel
@@ -294,15 +303,21 @@ class Aedat4Reader(EventReader):
     def _walk(self, pos: int):
         """``(header offset, stream, size)`` of every packet from ``pos`` to the end of the packet data.
 
-        Raises :class:`EventFileError` for a malformed or overlong packet (with a data table) and
-        :class:`_Truncated` where the file ends inside a packet or its header.
+        Raises :class:`EventFileError` for a malformed or overlong packet (with a data table),
+        :class:`_Truncated` where the file ends inside a packet or its header and :class:`_Corrupt`
+        at a header naming a stream the IOHeader does not list (what bytes lost or damaged
+        before it look like: the "size" that follows is garbage too).
         """
         end = self._data_end
+        listed = {s.id for s in self.streams}
         while pos < end:
             header = self._pread(pos, _PACKET_HEADER.size)
             if len(header) < _PACKET_HEADER.size:
                 raise _Truncated(pos, "file ends inside a packet header")
             stream, size = _PACKET_HEADER.unpack(header)
+            if stream not in listed:
+                raise _Corrupt(pos, f"corrupt or missing bytes: a packet header here names stream {stream}, which the "
+                               f"file's header does not list (streams {sorted(listed)}); the rest is not read")
             if size < 0:
                 raise EventFileError(self.path, f"packet of stream {stream} has negative size {size}", pos)
             if pos + _PACKET_HEADER.size + size > end:
@@ -320,8 +335,8 @@ class Aedat4Reader(EventReader):
             for offset, stream, size in self._walk(pos):
                 if stream == self.stream_id:
                     yield offset, self._data(offset, size)
-        except _Truncated as cut:
-            report_truncation(self.path, cut.offset, cut.reason, self.strict)
+        except _Truncated as damage:
+            damage.report(self.path, damage.offset, damage.reason, self.strict)
 
     def _data(self, offset: int, size: int) -> bytes:
         """The ``size`` data bytes of the packet whose header is at ``offset`` (thread-safe: pread)."""

@@ -5,7 +5,10 @@ records ``u32 t`` (µs), ``u32 w`` with x = bits 0-13, y = bits 14-27, p = bits 
 
 Timestamps are 32-bit and wrap after about 71.6 minutes: the reader adds 2^32 µs each time the
 raw time drops by more than 2^31 µs, so recordings of any length come out monotonic. The writer
-stores times modulo 2^32 under the same rule (first time below 2^32, steps below 2^31).
+stores times modulo 2^32 under the same rule (first time below 2^32, steps below 2^31). A real
+wrap steps from just below 2^32 µs to just above 0; one reached by a jump of 16.8 s or more, or
+spanning that much, is what a corrupt timestamp byte does (every later event 71.6 minutes late):
+it is reported with a :class:`~evstream.io.corruption.CorruptDataWarning` (shared with AEDAT 2.0).
 
 The reading of 8-byte records and the 32-bit time helpers here are shared with AEDAT 2.0
 (:mod:`evstream.io.aedat2`), whose words have the same shape.
@@ -19,6 +22,7 @@ import numpy as np
 
 from evstream._jit import kernel
 from evstream.events import EventFileError, check_sensor_size, empty_events
+from evstream.io.corruption import report_corruption
 from evstream.io.prophesee_header import parse_header
 from evstream.io.reader import BLOCK_EVENTS, EventReader
 from evstream.io.record_file import (decode_into, gather_blocks, opened_for_reader, record_count, record_slices,
@@ -34,6 +38,8 @@ ATIS_SIZE = (304, 240)
 _HEADER_PEEK = 1 << 16
 _WRAP = 1 << 32
 _HALF = 1 << 31
+WRAP_STEP = 1 << 24
+"""A 32-bit time wrap reached or crossed by a step this large (16.8 s) looks like corruption."""
 WORD_PAIR = np.dtype((np.uint32, 2))
 """An 8-byte record as two native uint32 words (DAT and AEDAT 2.0)."""
 
@@ -43,23 +49,30 @@ def _decode_dat(words, width, height, state, out):
     """Decode ``len(words) // 2`` records into ``out``; returns the first record whose polarity
     is not 0/1, or -1.
 
-    ``state`` = (time high part, last raw time, last time, doubt) carries across blocks; doubt
-    becomes 1 when an event lies outside ``width`` x ``height`` or goes back in time, so that a
-    whole read runs the reader's checks (and their error) only then.
+    ``state`` = (time high part, last raw time, last time, doubt, last raw step, doubtful wrap)
+    carries across blocks; doubt becomes 1 when an event lies outside ``width`` x ``height`` or
+    goes back in time, so that a whole read runs the reader's checks (and their error) only then.
+    The doubtful wrap is the index in ``words`` of this call's first wrap by or across a step of
+    :data:`WRAP_STEP` or more, else -1.
     """
     high = state[0]
     last = state[1]
     previous = state[2]
     doubt = state[3]
+    jump = state[4]
+    doubtful = -1
     for i in range(len(words) // 2):
         raw = np.int64(words[2 * i])
         w = words[2 * i + 1]
         if raw < last - _HALF:
             high += _WRAP
+            if doubtful < 0 and (raw + _WRAP - last >= WRAP_STEP or jump >= WRAP_STEP):
+                doubtful = i
+        jump = raw - last
         last = raw
         p = w >> 28
         if p > 1:
-            state[0], state[1], state[2], state[3] = high, last, previous, doubt
+            state[0], state[1], state[2], state[3], state[4], state[5] = high, last, previous, doubt, jump, doubtful
             return i
         x = w & 0x3FFF
         y = (w >> 14) & 0x3FFF
@@ -71,7 +84,7 @@ def _decode_dat(words, width, height, state, out):
         out[i].x = x
         out[i].y = y
         out[i].p = p
-    state[0], state[1], state[2], state[3] = high, last, previous, doubt
+    state[0], state[1], state[2], state[3], state[4], state[5] = high, last, previous, doubt, jump, doubtful
     return -1
 
 
@@ -128,9 +141,14 @@ class DatReader(EventReader):
         """The slice decoder of :func:`~evstream.io.record_file.gather_blocks`, carrying ``state`` (see
         ``_decode_dat``) from slice to slice."""
         width, height = self.sensor_size[:2]
+        reported = False
 
         def decode(records: np.ndarray, offset: int, out: np.ndarray) -> int:
+            nonlocal reported
             bad = _decode_dat(records.reshape(-1), width, height, state, out)
+            if state[5] >= 0 and not reported and (bad < 0 or state[5] < bad):
+                reported = True
+                report_doubtful_wrap(self.path, offset + 8 * int(state[5]), int(records[state[5], 0]), self.strict)
             if bad >= 0:
                 raise EventFileError(self.path, f"polarity {records[bad, 1] >> 28} is not 0 or 1", offset + 8 * bad)
             return len(records)
@@ -154,7 +172,14 @@ class DatReader(EventReader):
 
 
 def _decoder_state() -> np.ndarray:
-    return np.array([0, 0, np.iinfo(np.int64).min, 0], dtype=np.int64)
+    return np.array([0, 0, np.iinfo(np.int64).min, 0, 0, -1], dtype=np.int64)
+
+
+def report_doubtful_wrap(path, offset: int, raw: int, strict: bool) -> None:
+    """Report a 32-bit time wrap that does not come from near the top of the range (see the module docstring)."""
+    report_corruption(path, offset, f"the 32-bit time wraps here (raw time {raw} us) by or across a step of "
+                      f"{WRAP_STEP / 1e6:.1f} s or more, not from near 2^32 us: probably a corrupt timestamp, which "
+                      "makes every later event 2^32 us (71.6 min) late", strict)
 
 
 def word_slices(reader: EventReader):

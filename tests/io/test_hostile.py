@@ -15,6 +15,7 @@ import pytest
 import evstream
 import evstream.io.aedat4 as aedat4
 from evstream import EventFileError
+from evstream.io.corruption import CorruptDataWarning
 from tests.conftest import RECORDINGS
 
 DAT = RECORDINGS / "dat/imx636_faery_gen4.dat"
@@ -200,3 +201,78 @@ def test_atis_dataset_sensor_reports_events_outside_it(shared, tmp_path):
             reader.read()
     with pytest.raises(ValueError, match="dataset must be one of"):
         evstream.open_events(NMNIST, dataset="mnist")
+
+
+NCARS = RECORDINGS / "dat/ncars_sample_tonic.dat"
+
+
+def _data_start(source) -> int:
+    """Where the records of a shared DAT or AEDAT 2.0 recording start (after the event type and size bytes)."""
+    with evstream.open_events(source) as reader:
+        return reader._data_offset
+
+
+def test_corrupt_dat_timestamp_byte_warns_of_a_doubtful_wrap(shared, tmp_path):
+    """The 32-bit wrap rule made every event after a corrupt top byte 2^32 us late, in silence."""
+    data = bytearray(NCARS.read_bytes())
+    record = _data_start(NCARS) + 8 * 1000
+    data[record + 3] = 0x9A  # the top byte of record 1000's time: a jump of ~43 min, then a "wrap"
+    path = tmp_path / NCARS.name
+    path.write_bytes(bytes(data))
+    with pytest.warns(CorruptDataWarning, match=rf"ncars_sample_tonic.dat at byte offset {record + 8}: the 32-bit "
+                                                r"time wraps here \(raw time \d+ us\) by or across a step of 16.8 s"):
+        events = evstream.read_events(path)
+    ref = evstream.read_events(NCARS)
+    np.testing.assert_array_equal(events[:1000], ref[:1000])
+    np.testing.assert_array_equal(events["t"][1001:], ref["t"][1001:] + 2**32)  # what the warning says
+    with pytest.raises(EventFileError, match="the 32-bit time wraps here"):
+        evstream.read_events(path, strict=True)
+
+
+@pytest.mark.parametrize("change", [51, -13], ids=["51-byte-duplicate", "13-bytes-deleted"])
+def test_aedat2_words_that_lose_alignment_are_resynchronised(shared, tmp_path, change):
+    """A 51-byte duplicate once made ~84 k words look like APS/IMU samples: 69,884 events vanished
+    with only a 'file ends 3 bytes into a record' warning."""
+    raw = DAVIS240.read_bytes()
+    start = _data_start(DAVIS240)
+    at = start + 8 * 98_304 + 13  # inside a record
+    record = at - 5  # the record the damage begins in
+    if change > 0:  # the bytes before ``at`` once more: the copy of ``record`` ending them is whole
+        data = raw[:at] + raw[at - change:at] + raw[at:]
+        resume = record + change
+    else:  # the first record after the gap, where it has moved to
+        data = raw[:at] + raw[at - change:]
+        resume = start + -(-(at - change - start) // 8) * 8 + change
+    path = tmp_path / DAVIS240.name
+    path.write_bytes(data)
+    with pytest.warns(CorruptDataWarning, match=rf"offset {record}: the words lost their alignment here \(implausible "
+                                                rf"times\): decoding resumed after skipping {resume - record} bytes"
+                      ) as caught:
+        events = evstream.read_events(path)
+    assert [type(w.message) for w in caught] == [CorruptDataWarning]  # and no cut record at the end
+    ref = evstream.read_events(DAVIS240)
+    if change > 0:
+        np.testing.assert_array_equal(events, ref)
+    else:  # the events of the 3 records holding deleted bytes are gone, and only those
+        gap = len(ref) - len(events)
+        split = int(np.flatnonzero(events != ref[:len(events)])[0])
+        assert 0 < gap <= 3
+        np.testing.assert_array_equal(events[:split], ref[:split])
+        np.testing.assert_array_equal(events[split:], ref[split + gap:])
+
+
+def test_aedat4_mid_file_deletion_names_the_corrupt_bytes(shared, tmp_path):
+    """It was reported as 'file ends inside a packet of stream 278532903', a stream that does not exist."""
+    raw = AEDAT4.read_bytes()
+    cut = len(raw) // 2
+    path = tmp_path / AEDAT4.name
+    path.write_bytes(raw[:cut] + raw[cut + 1000:])
+    with pytest.warns(CorruptDataWarning, match=r"offset \d+: corrupt or missing bytes: a packet header here names "
+                                                r"stream -?\d+, which the file's header does not list \(streams "
+                                                r"\[0, 1, 2, 3\]\); the rest is not read"):
+        events = evstream.read_events(path)
+    ref = evstream.read_events(AEDAT4)
+    assert 0 < len(events) < len(ref)
+    np.testing.assert_array_equal(events, ref[:len(events)])
+    with pytest.raises(EventFileError, match="corrupt or missing bytes"):
+        evstream.read_events(path, strict=True)
