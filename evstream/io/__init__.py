@@ -10,13 +10,14 @@ import os
 
 import numpy as np
 
+from evstream.io.aedat2 import ChipInferredWarning
 from evstream.io.corruption import CorruptDataWarning
 from evstream.io.reader import EventReader
 from evstream.io.registry import READERS, WRITERS, detect_format, reader_class, writer_class, writer_format_for
 from evstream.io.writer import EventWriter
 
-__all__ = ["CorruptDataWarning", "EventReader", "EventWriter", "READERS", "WRITERS", "detect_format", "open_events", "read_events",
-           "open_writer", "write_events"]
+__all__ = ["ChipInferredWarning", "CorruptDataWarning", "EventReader", "EventWriter", "READERS", "WRITERS",
+           "detect_format", "open_events", "read_events", "open_writer", "write_events"]
 
 
 def open_events(path: os.PathLike | str, *, format: str | None = None, **options) -> EventReader:

@@ -1,7 +1,8 @@
 """jAER AEDAT 2.0 files: DVS128 (the CIFAR10-DVS layout) and DAVIS240/346 chips.
 
 After ``#`` header lines come big-endian ``(u32 address, u32 timestamp)`` words. The chip named
-by the header's ``# AEChip:`` line (else the ``chip=`` option) fixes the address layout:
+by the header's ``# AEChip:`` line (else the ``chip=`` option, else the one the addresses imply:
+see :func:`infer_chip`) fixes the address layout:
 
 * DVS128: ``x = 127 - ((a & 0xFE) >> 1)``, ``y = (a & 0x7F00) >> 8``, ``p = 1 - (a & 1)``
   (raw bit 0 = 0 is ON); words with bit 15 set are special events and dropped.
@@ -23,6 +24,7 @@ bytes skipped (see ``_decode_aedat2``).
 from __future__ import annotations
 
 import os
+import warnings
 
 import numpy as np
 
@@ -31,7 +33,8 @@ from evstream.events import EventFileError, empty_events, report_truncation
 from evstream.io import record_file
 from evstream.io.aedat_text import header_value, parse_hash_header, sensor_of
 from evstream.io.corruption import report_corruption
-from evstream.io.dat import WORD_PAIR, WRAP_STEP, check_polarity, check_times_u32, check_whole, report_doubtful_wrap
+from evstream.io.dat import (WORD_PAIR, WRAP_STEP, check_polarity, check_times_u32, check_whole, report_doubtful_wrap,
+                             word_slices)
 from evstream.io.reader import BLOCK_EVENTS, EventReader
 from evstream.io.record_file import decode_into, gather_blocks, opened_for_reader, read_at, record_count
 from evstream.io.writer import EventWriter
@@ -176,6 +179,44 @@ def _decode_aedat2(buf, stop, end, davis, width, state, out):
     return n, p, resynced, skipped, resyncs, doubtful
 
 
+@kernel
+def _address_extent(words, extent):
+    """Fold word pairs into ``extent`` = (largest address, largest DAVIS DVS x field, largest y field)."""
+    for i in range(len(words) // 2):
+        a = np.int64(_bswap32(words[2 * i]))
+        extent[0] = max(extent[0], a)
+        if (a >> 31) == 0 and (a >> 10) & 1 == 0:
+            extent[1] = max(extent[1], (a >> 12) & 0x3FF)
+            extent[2] = max(extent[2], (a >> 22) & 0x1FF)
+
+
+class ChipInferredWarning(UserWarning):
+    """An AEDAT 2.0 file names no chip: the reader chose one from its addresses (``reader.notes`` says which)."""
+
+
+def infer_chip(reader: EventReader) -> tuple[str, str]:
+    """``(chip, why)`` for an AEDAT 2.0 file whose header names no chip, from one pass over its words.
+
+    DVS128 when every address fits the DVS128 layout (16 bits: 7-bit x and y, polarity, the
+    special-event flag; every DAVIS event sets higher bits), else the smallest DAVIS whose sensor
+    holds every DVS word's coordinates. EventFileError when no chip fits or there are no words.
+    """
+    extent = np.full(3, -1, np.int64)
+    for records, _, _ in word_slices(reader):
+        _address_extent(records.reshape(-1), extent)
+    largest, x, y = (int(v) for v in extent)
+    if largest < 0:
+        raise EventFileError(reader.path, "the header names no chip (no '# AEChip:' line) and there are no words to "
+                             "infer one from: pass chip='DVS128', 'DAVIS240C' or 'DAVIS346'")
+    if largest < 1 << 16:
+        return "DVS128", "every address fits the DVS128 layout (16 bits)"
+    for chip, (width, height) in (("DAVIS240C", (240, 180)), ("DAVIS346", (346, 260))):
+        if x < width and y < height:
+            return chip, f"addresses use DAVIS bits and every DVS word lies on its {width}x{height} sensor"
+    raise EventFileError(reader.path, f"the header names no chip (no '# AEChip:' line) and none fits the addresses "
+                         f"(largest 0x{largest:08X}; DAVIS x field up to {x}, y up to {y}): pass chip=")
+
+
 def chip_sensor(name: str, path) -> tuple[str, tuple[int, int]]:
     """``(family, (W, H))`` of an AEDAT 2.0 chip name; EventFileError when it is not supported."""
     found = sensor_of(name)
@@ -192,6 +233,8 @@ class Aedat2Reader(EventReader):
         strict: raise instead of warning on a file cut inside a word.
         chip: ``"DVS128"``, ``"DAVIS240C"``, ``"DAVIS346"`` or a jAER class name, for files whose
             header has no ``# AEChip:`` line (CIFAR10-DVS, old jAER files). The header wins.
+            Without either, the chip is inferred from the addresses (:func:`infer_chip`, one pass
+            over the file when it opens), said in ``notes`` and a :class:`ChipInferredWarning`.
     """
 
     format = "aedat2"
@@ -208,10 +251,11 @@ class Aedat2Reader(EventReader):
         if not self.header_lines or not self.header_lines[0].startswith("!AER-DAT2"):
             raise EventFileError(self.path, f"not an AEDAT 2.0 file: first line {head[:16]!r} is not '#!AER-DAT2.0'", 0)
         named = header_value(self.header_lines, "AEChip") or None  # an empty line names no chip either
-        if named is None and chip is None:
-            raise EventFileError(self.path, "the header names no chip (no '# AEChip:' line): pass chip='DVS128', "
-                                 "chip='DAVIS240C' or chip='DAVIS346'")
         self.chip = named or chip
+        if self.chip is None:
+            self.chip, why = infer_chip(self)
+            self.notes.append(f"chip {self.chip} inferred: the header has no '# AEChip:' line and {why}")
+            warnings.warn(ChipInferredWarning(f"{self.path}: {self.notes[-1]} (pass chip= to choose)"), stacklevel=4)
         family, (width, height) = chip_sensor(self.chip, self.path)
         self._davis = family == "davis"
         self.sensor_size = (width, height, 2)

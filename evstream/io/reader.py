@@ -46,6 +46,8 @@ class EventReader(ABC):
         path: the file.
         format: short format name (``"evt3"``, ``"aedat4"``, ...).
         sensor_size: ``(W, H, 2)``.
+        notes: what the reader inferred because the file does not say it (e.g. an AEDAT 2.0
+            chip), one sentence each, for ``info`` and ``replay`` to show.
     """
 
     format: ClassVar[str] = ""
@@ -54,6 +56,7 @@ class EventReader(ABC):
         self.path = Path(path)
         self.strict = strict
         self.sensor_size: tuple[int, int, int] = (0, 0, 2)
+        self.notes: list[str] = []
         self._seek_us: int | None = None
 
     # --- what a format implements -------------------------------------------------------

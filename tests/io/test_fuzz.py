@@ -1,8 +1,9 @@
 """Fuzzing every reader with real files cut short and with flipped bytes.
 
 Whatever the damage, a reader returns events (warning with TruncatedFileWarning when the file
-is cut, CorruptDataWarning when part of it looks corrupt) or raises EventFileError; it never
-crashes, hangs or returns events outside the sensor.
+is cut, CorruptDataWarning when part of it looks corrupt, ChipInferredWarning when a damaged
+header no longer names its chip) or raises EventFileError; it never crashes, hangs or returns
+events outside the sensor.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import evstream
-from evstream.io.corruption import CorruptDataWarning
+from evstream.io import ChipInferredWarning, CorruptDataWarning
 from tests.conftest import RECORDINGS, VECTORS
 
 # (file, bytes kept from its start: real files cut to keep each example fast, options)
@@ -35,8 +36,8 @@ FUZZ = settings(max_examples=30, deadline=None, suppress_health_check=[HealthChe
 def _read_damaged(path, data: bytes, options) -> np.ndarray | None:
     path.write_bytes(data)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", evstream.TruncatedFileWarning)
-        warnings.simplefilter("ignore", CorruptDataWarning)
+        for category in (evstream.TruncatedFileWarning, CorruptDataWarning, ChipInferredWarning):
+            warnings.simplefilter("ignore", category)
         try:
             with evstream.open_events(path, **options) as reader:
                 events = reader.read()
