@@ -29,6 +29,7 @@ from evstream.events import EventFileError, check_sensor_size, empty_events, rep
 from evstream.io.aedat_text import parse_hash_header, sensor_of
 from evstream.io.dat import check_polarity, check_whole
 from evstream.io.reader import BLOCK_EVENTS, EventReader
+from evstream.io.parallel import compact, run_parts, split
 from evstream.io.record_file import READ_BYTES, decode_into, gather_blocks, opened_for_reader, read_at
 from evstream.io.writer import EventWriter
 
@@ -124,28 +125,41 @@ def _scan_packets(buf, base, file_size, table, status):
 
 
 @kernel
-def _decode_packets(buf, table, out):
-    """Decode the valid records of the indexed packets into ``out``.
+def _decode_packets(words, table, width, height, state, out):
+    """Decode the valid records of the indexed packets into ``out``; ``words`` are the bytes the
+    table's offsets count in, as native uint32 (every record is 4-byte aligned there).
 
-    Returns (events written, byte offset of a record with a negative timestamp or -1).
+    ``state`` = (last time, doubt) carries across calls; doubt becomes 1 when an event lies
+    outside ``width`` x ``height`` or goes back in time, so that a whole read runs the reader's
+    checks (and their error) only then. Returns (events written, byte offset of a record with a
+    negative timestamp or -1).
     """
     n = 0
+    previous = state[0]
+    doubt = state[1]
     for k in range(len(table)):
-        base = table[k, 0]
+        base = table[k, 0] >> 2
         high = table[k, 2] << 31
         for i in range(table[k, 1]):
-            pos = base + 8 * i
-            data = _u32(buf, pos)
+            data = words[base + 2 * i]
             if data & 1 == 0:
                 continue
-            ts = _i32(buf, pos + 4)
+            ts = np.int64(np.int32(words[base + 2 * i + 1]))
             if ts < 0:
-                return n, pos
-            out[n].x = data >> 17
-            out[n].y = (data >> 2) & 0x7FFF
+                state[0], state[1] = previous, doubt
+                return n, 4 * (base + 2 * i)
+            x = data >> 17
+            y = (data >> 2) & 0x7FFF
+            t = high + ts
+            if x >= width or y >= height or t < previous:
+                doubt = 1
+            previous = t
+            out[n].x = x
+            out[n].y = y
             out[n].p = (data >> 1) & 1
-            out[n].t = high + ts
+            out[n].t = t
             n += 1
+    state[0], state[1] = previous, doubt
     return n, -1
 
 
@@ -158,6 +172,11 @@ def _encode_polarity(events, out):
         out[2 * i + 1] = events[i].t & 0x7FFFFFFF
 
 
+def _fresh_state() -> np.ndarray:
+    """``_decode_packets``' state before the first packet: no time yet, no doubt."""
+    return np.array([np.iinfo(np.int64).min, 0], dtype=np.int64)
+
+
 class Aedat31Reader(EventReader):
     """Streams the polarity events of an AEDAT 3.1 file.
 
@@ -165,12 +184,14 @@ class Aedat31Reader(EventReader):
         path: the ``.aedat`` file.
         strict: raise instead of warning on a file cut short.
         sensor_size: ``(W, H[, 2])`` when the ``#Source`` line names no known sensor (overrides it).
+        threads: threads decoding a large file's packets in :meth:`read` (default: one per CPU;
+            pass 1 inside already parallel code such as data-loader workers).
     """
 
     format = "aedat31"
 
-    def __init__(self, path, *, strict: bool = False, sensor_size=None):
-        super().__init__(path, strict=strict)
+    def __init__(self, path, *, strict: bool = False, sensor_size=None, threads: int | None = None):
+        super().__init__(path, strict=strict, threads=threads)
         with opened_for_reader(self.path) as self._file:
             self._size = os.fstat(self._file.fileno()).st_size
             self._read_header(sensor_size)
@@ -227,8 +248,9 @@ class Aedat31Reader(EventReader):
         ends_before = np.maximum.accumulate(self._table[:, 3])
         return self._packet_blocks(int(np.searchsorted(ends_before, t_us, side="left")))
 
-    def _record_runs(self, k: int):
-        """Runs of the polarity records from packet ``k`` on, each read with one positioned read.
+    def _record_runs(self, k: int, stop_row: int | None = None):
+        """Runs of the polarity records of packets ``k`` to ``stop_row`` (default: the last), each read
+        with one positioned read.
 
         Yields ``((rows, first byte, byte count), records, offset to name)``: ``rows`` are table rows
         (a packet larger than a read is split into parts) whose data offsets count from the run's
@@ -238,14 +260,15 @@ class Aedat31Reader(EventReader):
         along only while they are small.
         """
         table, ends = self._table, self._ends
+        stop_row = len(table) if stop_row is None else stop_row
         data_ends = table[:, 0] + 8 * table[:, 1]
         most = max(READ_BYTES // 8, 1)
         done = 0  # records of packet k already read
-        while k < len(table):
+        while k < stop_row:
             first = int(table[k, 0]) + 8 * done
             name = first if done else first - _HEADER_BYTES
             stop = min(int(np.searchsorted(ends, (int(ends[k - 1]) if k else 0) + done + most, side="right")),
-                       int(np.searchsorted(data_ends, first + 8 * _SPAN_READS * most, side="right")))
+                       int(np.searchsorted(data_ends, first + 8 * _SPAN_READS * most, side="right")), stop_row)
             rows = table[k:max(stop, k + 1)].copy()
             rows[0, 0] = first
             rows[0, 1] -= done
@@ -258,18 +281,20 @@ class Aedat31Reader(EventReader):
             rows[:, 0] -= first
             yield (rows, first, size), int(rows[:, 1].sum()), name
 
-    def _decoder(self):
-        """The run decoder of :func:`~evstream.io.record_file.gather_blocks` (one reused read buffer)."""
-        buffer = np.empty(0, dtype=np.uint8)
+    def _decoder(self, state: np.ndarray):
+        """The run decoder of :func:`~evstream.io.record_file.gather_blocks` (one reused read buffer,
+        ``state`` as ``_decode_packets`` keeps it)."""
+        buffer = np.empty(0, dtype=np.uint32)
+        width, height = self.sensor_size[:2]
 
         def decode(run, offset: int, out: np.ndarray) -> int:
             nonlocal buffer
             rows, first, size = run
-            if size > len(buffer):
-                buffer = np.empty(size, dtype=np.uint8)
-            data = buffer[:size]
-            read_at(self._file, self.path, data, first, self._size)
-            n, bad = _decode_packets(data, rows, out)
+            if size > 4 * len(buffer):
+                buffer = np.empty(size // 4 + 1, dtype=np.uint32)
+            words = buffer[:size // 4]
+            read_at(self._file, self.path, words, first, self._size)
+            n, bad = _decode_packets(words, rows, width, height, state, out)
             if bad >= 0:
                 raise EventFileError(self.path, "polarity record with a negative timestamp", first + bad)
             return n
@@ -278,17 +303,38 @@ class Aedat31Reader(EventReader):
 
     def _packet_blocks(self, k: int):
         """Decoded blocks from packet ``k``."""
-        yield from gather_blocks(self._record_runs(k), self._decoder(), BLOCK_EVENTS)
+        yield from gather_blocks(self._record_runs(k), self._decoder(_fresh_state()), BLOCK_EVENTS)
         self._report_end()
 
     def read(self) -> np.ndarray:
-        """All events from the current position; without a seek, decoded straight into one array."""
+        """All events from the current position; without a seek, decoded straight into one array,
+        the packets of a large file in parallel threads (the reader's checks run only when the
+        decoder saw an event they would reject)."""
         if self._seek_us is not None:
             return super().read()
-        events = empty_events(int(self._ends[-1]) if len(self._ends) else 0)
-        n = decode_into(self._record_runs(0), self._decoder(), events)
+        ends = self._ends
+        events = empty_events(int(ends[-1]) if len(ends) else 0)
+        rows = sorted({0, len(ends), *(int(np.searchsorted(ends, start, side="right"))
+                                       for start, _ in split(len(events), self._threads)[1:])})
+        parts = list(zip(rows[:-1], rows[1:])) or [(0, 0)]
+        starts = [int(ends[first - 1]) if first else 0 for first, _ in parts]
+
+        def decode_part(k: int) -> tuple[int, np.ndarray]:
+            state = _fresh_state()
+            return decode_into(self._record_runs(*parts[k]), self._decoder(state), events[starts[k]:]), state
+
+        results = run_parts(decode_part, range(len(parts)))
+        for result in results:
+            if isinstance(result, Exception):
+                raise result
+        counts = [n for n, _ in results]
+        n = compact(events, starts, counts)
         self._report_end()
-        return check_whole(self, events[:n], self._data_offset)
+        firsts = np.cumsum([0, *counts])[:-1]
+        doubt = any(state[1] for _, state in results) or any(
+            first < n and counts[k - 1] and events["t"][first] < events["t"][first - 1]
+            for k, first in enumerate(firsts) if k)
+        return check_whole(self, events[:n], self._data_offset) if doubt else events[:n]
 
     def _report_end(self) -> None:
         outcome, offset = self._stop

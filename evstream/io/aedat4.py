@@ -58,7 +58,6 @@ _PACKET_HEADER = struct.Struct("<ii")
 _PREFIX = struct.Struct("<I")
 _DATA_START = len(MAGIC) + 4
 _T_MIN = np.iinfo(np.int64).min
-_MAX_THREADS = 4
 
 
 @dataclass(frozen=True)
@@ -208,7 +207,7 @@ class Aedat4Reader(EventReader):
         stream_id: which event stream to read (default: the first ``EVTS`` stream).
         strict: raise :class:`EventFileError` instead of warning when the file is cut short.
         threads: threads decoding packets in a whole-file :meth:`read` (default: one per CPU,
-            at most 4; pass 1 inside already parallel code such as data-loader workers).
+            at most 8; pass 1 inside already parallel code such as data-loader workers).
 
     Attributes:
         streams: every stream of the file (:class:`StreamInfo`), events or not.
@@ -226,10 +225,7 @@ class Aedat4Reader(EventReader):
 
     def __init__(self, path: os.PathLike | str, *, stream_id: int | None = None, strict: bool = False,
                  threads: int | None = None):
-        super().__init__(path, strict=strict)
-        if threads is not None and threads < 1:
-            raise ValueError(f"threads must be at least 1, got {threads}")
-        self._threads = threads or min(os.cpu_count() or 1, _MAX_THREADS)
+        super().__init__(path, strict=strict, threads=threads)
         try:
             self._file = open(self.path, "rb")
         except OSError as err:

@@ -26,9 +26,12 @@ from collections.abc import Iterator
 import numpy as np
 
 from evstream._jit import kernel
-from evstream.events import check_sensor_size
+from evstream.events import check_sensor_size, empty_events
 from evstream.io.reader import BLOCK_EVENTS, EventReader
-from evstream.io.record_file import gather_blocks, opened_for_reader, record_slices, report_partial_record
+from evstream.io.dat import check_whole
+from evstream.io.parallel import compact, run_parts, split
+from evstream.io.record_file import (decode_into, gather_blocks, opened_for_reader, record_count, record_slices,
+                                     report_partial_record)
 from evstream.io.writer import EventWriter
 
 RECORD_DTYPE = np.dtype([("x", "u1"), ("y", "u1"), ("p_t_high", "u1"), ("t_mid", "u1"), ("t_low", "u1")])
@@ -40,10 +43,14 @@ _OVERFLOW_FREE = (1 << 23) // OVERFLOW_US - 1  # markers needed before t: max(0,
 
 
 @kernel
-def _decode(records, state, out):
-    """Decode records into ``out``, skipping overflow markers; ``state[0]`` counts markers seen.
-    Returns the number of events written."""
-    overflows = state[0]
+def _decode(records, width, height, state, out):
+    """Decode records into ``out``, skipping overflow markers. Returns the number of events written.
+
+    ``state`` = (markers seen, last time, doubt) carries across calls; doubt becomes 1 when an
+    event lies outside ``width`` x ``height`` or goes back in time, so that a whole read runs the
+    reader's checks (and their error) only then.
+    """
+    overflows, previous, doubt = state[0], state[1], state[2]
     n = 0
     for i in range(records.shape[0]):
         y = records[i]["y"]
@@ -51,13 +58,18 @@ def _decode(records, state, out):
             overflows += 1
             continue
         high = np.int64(records[i]["p_t_high"])
-        out[n]["x"] = records[i]["x"]
+        x = records[i]["x"]
+        t = (((high & 127) << 16) | (np.int64(records[i]["t_mid"]) << 8) | np.int64(records[i]["t_low"])
+             ) + overflows * OVERFLOW_US
+        if x >= width or y >= height or t < previous:
+            doubt = 1
+        previous = t
+        out[n]["x"] = x
         out[n]["y"] = y
         out[n]["p"] = high >> 7
-        out[n]["t"] = (((high & 127) << 16) | (np.int64(records[i]["t_mid"]) << 8) | np.int64(records[i]["t_low"])
-                       ) + overflows * OVERFLOW_US
+        out[n]["t"] = t
         n += 1
-    state[0] = overflows
+    state[0], state[1], state[2] = overflows, previous, doubt
     return n
 
 
@@ -108,6 +120,11 @@ def atis_records_problem(head: bytes) -> str | None:
     return f"record {above[0]} has row {y[above[0]]}, above {OVERFLOW_Y}" if len(above) else None
 
 
+def _fresh_state() -> np.ndarray:
+    """``_decode``'s state before the first record: no marker, no time yet, no doubt."""
+    return np.array([0, np.iinfo(np.int64).min, 0], dtype=np.int64)
+
+
 class AtisBinReader(EventReader):
     """Reader of ATIS ``.bin`` files (N-MNIST, N-Caltech101).
 
@@ -118,12 +135,15 @@ class AtisBinReader(EventReader):
         sensor_size: ``(W, H, 2)``, for other files. With neither, ``(max x + 1, max y + 1, 2)``
             of the file's events.
         strict: raise instead of warning when the file ends inside a record.
+        threads: threads decoding (and scanning) a large file's parts in :meth:`read` (default:
+            one per CPU; pass 1 inside already parallel code such as data-loader workers).
     """
 
     format = "atis_bin"
 
-    def __init__(self, path, *, dataset: str | None = None, sensor_size=None, strict: bool = False):
-        super().__init__(path, strict=strict)
+    def __init__(self, path, *, dataset: str | None = None, sensor_size=None, strict: bool = False,
+                 threads: int | None = None):
+        super().__init__(path, strict=strict, threads=threads)
         if dataset is not None and dataset not in DATASETS:
             raise ValueError(f"dataset must be one of {sorted(DATASETS)}, got {dataset!r}")
         if dataset is not None and sensor_size is not None:
@@ -144,16 +164,62 @@ class AtisBinReader(EventReader):
         self._file.close()
 
     def _scan_extent(self) -> tuple[int, int, int]:
-        extent = np.full(2, -1, dtype=np.int64)
-        for records, _, _ in record_slices(self._file, self.path, 0, self._size, RECORD_DTYPE):
-            _extent(records, extent)
-        return int(max(extent[0], 0)) + 1, int(max(extent[1], 0)) + 1, 2
+        """``(max x + 1, max y + 1, 2)`` of the events, parts of a large file scanned in parallel."""
+
+        def scan(part: tuple[int, int]) -> np.ndarray:
+            extent = np.full(2, -1, dtype=np.int64)
+            for records, _, _ in record_slices(self._file, self.path, 0, self._size, RECORD_DTYPE, *part):
+                _extent(records, extent)
+            return extent
+
+        extents = run_parts(scan, split(record_count(0, self._size, RECORD_DTYPE), self._threads))
+        for extent in extents:
+            if isinstance(extent, Exception):
+                raise extent
+        width, height = np.max(extents, axis=0)
+        return int(max(width, 0)) + 1, int(max(height, 0)) + 1, 2
+
+    def _decoder(self, state: np.ndarray):
+        """The slice decoder of :func:`~evstream.io.record_file.gather_blocks` (``state`` as ``_decode`` keeps it)."""
+        width, height = self.sensor_size[:2]
+        return lambda records, offset, out: _decode(records, width, height, state, out)
 
     def _blocks(self) -> Iterator[tuple[np.ndarray, int]]:
-        state = np.zeros(1, dtype=np.int64)
         slices = record_slices(self._file, self.path, 0, self._size, RECORD_DTYPE)
-        yield from gather_blocks(slices, lambda records, offset, out: _decode(records, state, out), BLOCK_EVENTS)
+        yield from gather_blocks(slices, self._decoder(_fresh_state()), BLOCK_EVENTS)
         report_partial_record(self.path, 0, self._size, RECORD_DTYPE, self.strict)
+
+    def read(self) -> np.ndarray:
+        """All events from the current position; without a seek, decoded straight into one array,
+        parts of a large file in parallel threads (the reader's checks run only when the decoder
+        saw an event they would reject)."""
+        if self._seek_us is not None:
+            return super().read()
+        events = empty_events(record_count(0, self._size, RECORD_DTYPE))
+        parts = split(len(events), self._threads)
+
+        def decode_part(part: tuple[int, int]) -> tuple[int, np.ndarray]:
+            state = _fresh_state()
+            slices = record_slices(self._file, self.path, 0, self._size, RECORD_DTYPE, *part)
+            return decode_into(slices, self._decoder(state), events[part[0]:]), state
+
+        results = run_parts(decode_part, parts)
+        for result in results:
+            if isinstance(result, Exception):
+                raise result
+        markers = 0  # the parts counted their overflow markers from zero: add those of the parts before
+        for (start, _), (count, state) in zip(parts, results, strict=True):
+            if markers:
+                events["t"][start:start + count] += markers * OVERFLOW_US
+            markers += int(state[0])
+        counts = [count for count, _ in results]
+        n = compact(events, [start for start, _ in parts], counts)
+        report_partial_record(self.path, 0, self._size, RECORD_DTYPE, self.strict)
+        firsts = np.cumsum([0, *counts])[:-1]
+        doubt = any(state[2] for _, state in results) or any(
+            first < n and counts[k - 1] and events["t"][first] < events["t"][first - 1]
+            for k, first in enumerate(firsts) if k)
+        return check_whole(self, events[:n], 0) if doubt else events[:n]
 
 
 class AtisBinWriter(EventWriter):

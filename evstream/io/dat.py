@@ -25,7 +25,8 @@ from evstream.events import EventFileError, check_sensor_size, empty_events
 from evstream.io.corruption import report_corruption
 from evstream.io.prophesee_header import parse_header
 from evstream.io.reader import BLOCK_EVENTS, EventReader
-from evstream.io.record_file import (decode_into, gather_blocks, opened_for_reader, record_count, record_slices,
+from evstream.io.parallel import run_parts, split
+from evstream.io.record_file import (gather_blocks, opened_for_reader, read_at, record_count, record_slices,
                                      report_partial_record)
 from evstream.io.writer import EventWriter
 
@@ -49,7 +50,7 @@ def _decode_dat(words, width, height, state, out):
     """Decode ``len(words) // 2`` records into ``out``; returns the first record whose polarity
     is not 0/1, or -1.
 
-    ``state`` = (time high part, last raw time, last time, doubt, last raw step, doubtful wrap)
+    ``state`` = (time high part, last raw time, last time, doubt, last step big, doubtful wrap)
     carries across blocks; doubt becomes 1 when an event lies outside ``width`` x ``height`` or
     goes back in time, so that a whole read runs the reader's checks (and their error) only then.
     The doubtful wrap is the index in ``words`` of this call's first wrap by or across a step of
@@ -59,20 +60,23 @@ def _decode_dat(words, width, height, state, out):
     last = state[1]
     previous = state[2]
     doubt = state[3]
-    jump = state[4]
+    big = -1 if state[4] else -2  # index of the last record reached by a step of WRAP_STEP or more
     doubtful = -1
     for i in range(len(words) // 2):
         raw = np.int64(words[2 * i])
         w = words[2 * i + 1]
-        if raw < last - _HALF:
-            high += _WRAP
-            if doubtful < 0 and (raw + _WRAP - last >= WRAP_STEP or jump >= WRAP_STEP):
-                doubtful = i
-        jump = raw - last
+        if np.uint64(raw - last) >= WRAP_STEP:  # one test for the rare cases: a wrap, a big step, a step back
+            if raw < last - _HALF:
+                high += _WRAP
+                if doubtful < 0 and (raw + _WRAP - last >= WRAP_STEP or big == i - 1):
+                    doubtful = i
+            elif raw - last >= WRAP_STEP:
+                big = i
         last = raw
         p = w >> 28
         if p > 1:
-            state[0], state[1], state[2], state[3], state[4], state[5] = high, last, previous, doubt, jump, doubtful
+            state[0], state[1], state[2], state[3] = high, last, previous, doubt
+            state[4], state[5] = big == i, doubtful
             return i
         x = w & 0x3FFF
         y = (w >> 14) & 0x3FFF
@@ -84,7 +88,8 @@ def _decode_dat(words, width, height, state, out):
         out[i].x = x
         out[i].y = y
         out[i].p = p
-    state[0], state[1], state[2], state[3], state[4], state[5] = high, last, previous, doubt, jump, doubtful
+    state[0], state[1], state[2], state[3] = high, last, previous, doubt
+    state[4], state[5] = big == len(words) // 2 - 1, doubtful
     return -1
 
 
@@ -100,13 +105,14 @@ class DatReader(EventReader):
     """Streams a DAT file in blocks read into one reused buffer (memory bounded by the block).
 
     Options: ``sensor_size=(W, H[, 2])`` overrides the header's geometry (N-CARS headers have none;
-    the default then is the ATIS 304x240).
+    the default then is the ATIS 304x240); ``threads`` decoding a large file's parts in :meth:`read`
+    (default: one per CPU; pass 1 inside already parallel code such as data-loader workers).
     """
 
     format = "dat"
 
-    def __init__(self, path, *, strict: bool = False, sensor_size=None):
-        super().__init__(path, strict=strict)
+    def __init__(self, path, *, strict: bool = False, sensor_size=None, threads: int | None = None):
+        super().__init__(path, strict=strict, threads=threads)
         with opened_for_reader(self.path) as self._file:
             self._size = os.fstat(self._file.fileno()).st_size
             self._read_header(sensor_size)
@@ -160,15 +166,66 @@ class DatReader(EventReader):
         report_partial_word(self)
 
     def read(self) -> np.ndarray:
-        """All events from the current position; without a seek, decoded straight into one array
-        (the reader's checks run only when the decoder saw an event they would reject)."""
+        """All events from the current position; without a seek, decoded straight into one array,
+        parts of a large file in parallel threads (the reader's checks run only when the decoder
+        saw an event they would reject)."""
         if self._seek_us is not None:
             return super().read()
         events = empty_events(record_count(self._data_offset, self._size, WORD_PAIR))
-        state = _decoder_state()
-        decode_into(word_slices(self), self._decoder(state), events)
+        parts = split(len(events), self._threads)
+        results = run_parts(lambda part: self._decode_part(events, *part), parts)
+        for result in results:
+            if isinstance(result, Exception):
+                raise result
+        failed = next((k for k, (_, error) in enumerate(results) if error is not None), len(results))
+        doubtful = [start + int(state[5]) for (start, _), (state, _) in zip(parts[:failed + 1], results)
+                    if state[5] >= 0]
+        if doubtful:  # reported before an error after it, as a decode in one piece would
+            record = min(doubtful)
+            report_doubtful_wrap(self.path, self._data_offset + 8 * record, self._raw_time(record), self.strict)
+        if failed < len(results):
+            raise results[failed][1]
+        results = [state for state, _ in results]
+        high = 0  # the parts counted their wraps from zero: add those of the parts before
+        for (start, stop), state in zip(parts, results, strict=True):
+            if high:
+                events["t"][start:stop] += high
+            high += int(state[0])
         report_partial_word(self)
-        return check_whole(self, events, self._data_offset) if state[3] else events
+        doubt = any(state[3] for state in results) or any(
+            events["t"][start] < events["t"][start - 1] for start, _ in parts[1:])
+        return check_whole(self, events, self._data_offset) if doubt else events
+
+    def _decode_part(self, events: np.ndarray, start: int, stop: int) -> tuple[np.ndarray, EventFileError | None]:
+        """Decode records ``start`` to ``stop`` into ``events[start:stop]``; returns the decoder state,
+        its time high part counted from zero and its doubtful wrap the first of the part's, relative
+        to ``start``, and the error of the part's first bad polarity, where decoding stopped."""
+        state = _decoder_state()
+        if start:  # the wrap rule needs the previous time, and the step that reached it
+            before = np.empty((min(start, 2), 2), np.uint32)
+            read_at(self._file, self.path, before, self._data_offset + 8 * (start - len(before)), self._size)
+            state[1] = before[-1, 0]
+            state[4] = len(before) == 2 and int(before[1, 0]) - int(before[0, 0]) >= WRAP_STEP
+        width, height = self.sensor_size[:2]
+        first_doubtful = -1
+        for records, count, offset in record_slices(self._file, self.path, self._data_offset, self._size, WORD_PAIR,
+                                                    start, stop):
+            at = (offset - self._data_offset) // 8
+            bad = _decode_dat(records.reshape(-1), width, height, state, events[at:at + count])
+            if state[5] >= 0 and first_doubtful < 0:
+                first_doubtful = at - start + int(state[5])
+            if bad >= 0:
+                state[5] = first_doubtful
+                return state, EventFileError(self.path, f"polarity {records[bad, 1] >> 28} is not 0 or 1",
+                                             offset + 8 * bad)
+        state[5] = first_doubtful
+        return state, None
+
+    def _raw_time(self, record: int) -> int:
+        """The raw 32-bit time of a record, read from the file."""
+        value = np.empty(1, np.uint32)
+        read_at(self._file, self.path, value, self._data_offset + 8 * record, self._size)
+        return int(value[0])
 
 
 def _decoder_state() -> np.ndarray:

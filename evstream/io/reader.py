@@ -19,6 +19,7 @@ import numpy as np
 
 from evstream._jit import kernel
 from evstream.events import EVENT_DTYPE, EventFileError, concat_events
+from evstream.io.parallel import decode_threads
 
 BLOCK_EVENTS = 1 << 20
 """Upper bound of events a reader decodes at once (16 MiB of events): memory is bounded by it."""
@@ -52,9 +53,10 @@ class EventReader(ABC):
 
     format: ClassVar[str] = ""
 
-    def __init__(self, path: os.PathLike | str, *, strict: bool = False):
+    def __init__(self, path: os.PathLike | str, *, strict: bool = False, threads: int | None = None):
         self.path = Path(path)
         self.strict = strict
+        self._threads = decode_threads(threads)
         self.sensor_size: tuple[int, int, int] = (0, 0, 2)
         self.notes: list[str] = []
         self._seek_us: int | None = None
