@@ -29,6 +29,7 @@ import warnings
 import numpy as np
 
 from evstream._jit import kernel
+from evstream._parallel import compact, run_parts, split
 from evstream.events import EventFileError, empty_events, report_truncation
 from evstream.io import record_file
 from evstream.io.aedat_text import header_value, parse_hash_header, sensor_of
@@ -36,7 +37,6 @@ from evstream.io.corruption import report_corruption
 from evstream.io.dat import (WORD_PAIR, WRAP_STEP, check_polarity, check_times_u32, check_whole, report_doubtful_wrap,
                              word_slices)
 from evstream.io.reader import BLOCK_EVENTS, EventReader
-from evstream.io.parallel import compact, run_parts, split
 from evstream.io.record_file import decode_into, gather_blocks, opened_for_reader, read_at, record_count
 from evstream.io.writer import EventWriter
 

@@ -25,11 +25,11 @@ import time
 import numpy as np
 
 from evstream._jit import kernel
+from evstream._parallel import compact, run_parts, split
 from evstream.events import EventFileError, check_sensor_size, empty_events, report_truncation
 from evstream.io.aedat_text import parse_hash_header, sensor_of
 from evstream.io.dat import check_polarity, check_whole
 from evstream.io.reader import BLOCK_EVENTS, EventReader
-from evstream.io.parallel import compact, run_parts, split
 from evstream.io.record_file import READ_BYTES, decode_into, gather_blocks, opened_for_reader, read_at
 from evstream.io.writer import EventWriter
 

@@ -26,10 +26,10 @@ from collections.abc import Iterator
 import numpy as np
 
 from evstream._jit import kernel
+from evstream._parallel import compact, run_parts, split
 from evstream.events import check_sensor_size, empty_events
-from evstream.io.reader import BLOCK_EVENTS, EventReader
 from evstream.io.dat import check_whole
-from evstream.io.parallel import compact, run_parts, split
+from evstream.io.reader import BLOCK_EVENTS, EventReader
 from evstream.io.record_file import (decode_into, gather_blocks, opened_for_reader, record_count, record_slices,
                                      report_partial_record)
 from evstream.io.writer import EventWriter

@@ -21,11 +21,11 @@ import os
 import numpy as np
 
 from evstream._jit import kernel
+from evstream._parallel import run_parts, split
 from evstream.events import EventFileError, check_sensor_size, empty_events
 from evstream.io.corruption import report_corruption
 from evstream.io.prophesee_header import parse_header
 from evstream.io.reader import BLOCK_EVENTS, EventReader
-from evstream.io.parallel import run_parts, split
 from evstream.io.record_file import (gather_blocks, opened_for_reader, read_at, record_count, record_slices,
                                      report_partial_record)
 from evstream.io.writer import EventWriter

@@ -18,11 +18,11 @@ from typing import ClassVar
 
 import numpy as np
 
+from evstream._parallel import compact, run_parts, split
 from evstream.events import EventFileError, check_sensor_size, empty_events
 from evstream.io.dat import check_polarity
 from evstream.io.prophesee_header import PropheseeHeader, parse_header
 from evstream.io.reader import BLOCK_EVENTS, EventReader
-from evstream.io.parallel import compact, run_parts, split
 from evstream.io.record_file import opened_for_reader, read_at, record_count, record_slices, report_partial_record
 from evstream.io.registry import _prophesee_header_format
 from evstream.io.writer import EventWriter

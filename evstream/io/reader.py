@@ -18,8 +18,8 @@ from typing import ClassVar
 import numpy as np
 
 from evstream._jit import kernel
+from evstream._parallel import decode_threads
 from evstream.events import EVENT_DTYPE, EventFileError, concat_events
-from evstream.io.parallel import decode_threads
 
 BLOCK_EVENTS = 1 << 20
 """Upper bound of events a reader decodes at once (16 MiB of events): memory is bounded by it."""

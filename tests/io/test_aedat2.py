@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 import evstream
-from evstream.io import ChipInferredWarning
-from evstream.io.info import file_info
 import evstream.io.aedat2 as aedat2
 import evstream.io.record_file as record_file
 from evstream import EVENT_DTYPE, EventFileError, TruncatedFileWarning
+from evstream.io import ChipInferredWarning
+from evstream.io.info import file_info
 from tests.conftest import RECORDINGS, load_reference, synthetic_events
 
 DVS128 = RECORDINGS / "aedat2/MovingDarkBox_dvs128.aedat"

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import evstream
-import evstream.io.parallel as parallel
+import evstream._parallel as parallel
 import evstream.io.raw_common as raw_common
 from evstream import EventFileError
 from tests.conftest import RECORDINGS, VECTORS, synthetic_events
