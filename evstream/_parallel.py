@@ -1,11 +1,14 @@
-"""Whole-file decodes split across threads.
+"""Large inputs split across threads: whole-file decodes and the counting kernels of evstream.ops.
 
-Every decoder is a numba kernel that releases the GIL, and positioned reads release it too, so
-the parts of a large file decode at once on every core. A format decodes each part from a state
-it can know at the part's start (or a relative one: time offsets counted from zero), then joins
-the parts so the result is identical to a decode in one piece: time offsets added, the parts'
-events moved together, boundaries checked, and a part whose assumed start state proves wrong
-decoded again after its predecessor.
+Every kernel is a numba kernel that releases the GIL, and positioned reads release it too, so the
+parts of a large input run at once on every core. A file format decodes each part from a state it
+can know at the part's start (or a relative one: time offsets counted from zero), then joins the
+parts so the result is identical to a decode in one piece: time offsets added, the parts' events
+moved together, boundaries checked, and a part whose assumed start state proves wrong decoded
+again after its predecessor. Counting kernels split their frames, each thread writing its own.
+
+The default thread count is the CPUs this process may run on (at most 8), or the environment
+variable ``EVSTREAM_THREADS`` (set it to 1 inside already parallel code, e.g. data-loader workers).
 """
 
 from __future__ import annotations
@@ -23,7 +26,12 @@ MAX_THREADS = 8
 
 
 def decode_threads(threads: int | None) -> int:
-    """``threads`` checked, or the default: the CPUs this process may run on, at most :data:`MAX_THREADS`."""
+    """``threads`` checked, or the default: ``EVSTREAM_THREADS``, else the CPUs this process may run
+    on, at most :data:`MAX_THREADS`."""
+    if threads is None and os.environ.get("EVSTREAM_THREADS"):
+        threads = os.environ["EVSTREAM_THREADS"]
+        if not threads.isdigit():
+            raise ValueError(f"EVSTREAM_THREADS must be a whole number, got {threads!r}")
     if threads is None:
         try:
             available = len(os.sched_getaffinity(0))
@@ -40,6 +48,17 @@ def split(n: int, threads: int) -> list[tuple[int, int]]:
     :data:`MIN_PART_RECORDS`."""
     parts = max(1, min(threads, n // MIN_PART_RECORDS))
     bounds = [n * i // parts for i in range(parts + 1)]
+    return list(zip(bounds[:-1], bounds[1:], strict=True))
+
+
+def split_weighted(weights: np.ndarray, threads: int) -> list[tuple[int, int]]:
+    """``[start, stop)`` ranges cutting items of ``weights`` (events per frame, say) into at most
+    ``threads`` consecutive groups of about equal weight, each at least :data:`MIN_PART_RECORDS`."""
+    total = int(weights.sum())
+    parts = max(1, min(threads, len(weights), total // MIN_PART_RECORDS))
+    cumulative = np.cumsum(weights)
+    cuts = {int(np.searchsorted(cumulative, total * i / parts, side="left")) + 1 for i in range(1, parts)}
+    bounds = [0, *sorted(cut for cut in cuts if 0 < cut < len(weights)), len(weights)]
     return list(zip(bounds[:-1], bounds[1:], strict=True))
 
 
