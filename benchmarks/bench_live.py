@@ -67,9 +67,10 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(f"{'task':<10} {'rate M/s':>8} {'window ms':>9} {'p50 ms':>7} {'p99 ms':>7} {'windows':>8} {'dropped':>8} "
-          f"{'in M/s':>7}")
+          f"{'src dr':>6} {'in M/s':>7}")
     for task in args.tasks.split(","):
-        model, window_us, message = load_live_model(task)
+        model, message = load_live_model(task)
+        window_us = model.window_us if model is not None else 0
         if model is None:
             print(f"{task:<10} skipped: {message}")
             continue
@@ -80,13 +81,14 @@ def main() -> None:
                 model(window)
             pipeline = Pipeline(source, window_us=window_us, model=model)
             start = time.monotonic()
-            with pipeline:
-                pipeline.join(args.seconds * 3 + 30)
+            pipeline.start()
+            pipeline.join(args.seconds * 3 + 30)
+            pipeline.stop()
             wall = time.monotonic() - start
             stats = pipeline.stats
             p50, p99 = stats.latency_percentiles()
             print(f"{task:<10} {rate / 1e6:>8.2f} {window_us / 1e3:>9.1f} {p50:>7.1f} {p99:>7.1f} {stats.windows:>8d} "
-                  f"{stats.dropped_windows + source.dropped:>8d} {stats.events / wall / 1e6:>7.2f}")
+                  f"{stats.dropped_windows:>8d} {stats.source_drops:>6d} {stats.events / wall / 1e6:>7.2f}")
 
 
 if __name__ == "__main__":

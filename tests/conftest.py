@@ -1,7 +1,14 @@
-"""Shared fixtures: where the shared recordings are, and reference decodes as EVENT_DTYPE."""
+"""Shared fixtures: where the shared test data is, and reference decodes as EVENT_DTYPE.
+
+The shared data (../shared: recordings, vectors, datasets, design) sits beside the checkout in CI but not in a
+plain clone. SHARED, RECORDINGS and VECTORS are only paths; a test opens them only after requesting the `shared`
+fixture (as an argument, through another fixture, or with request.getfixturevalue for one parameter), so
+without the folder it is skipped with one reason instead of failing.
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -34,11 +41,28 @@ def one_torch_thread():
     torch.set_num_threads(threads)
 
 
+@pytest.fixture
+def umask_022():
+    """The usual umask (new files 0644), whatever the test runner's is."""
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
 @pytest.fixture(scope="session")
 def shared() -> Path:
+    """The ../shared folder; skips the requesting test when it is absent."""
     if not SHARED.is_dir():
         pytest.skip(f"shared test data not found at {SHARED}")
     return SHARED
+
+
+@pytest.fixture(scope="module", params=["real", "random"])
+def real_or_random(request) -> str:
+    """Runs a test on a real shared recording and on a random stream; only the "real" run needs ../shared."""
+    if request.param == "real":
+        request.getfixturevalue("shared")
+    return request.param
 
 
 def synthetic_events(n: int, width: int = 346, height: int = 260, seed: int = 0, rate_hz: float = 1e6) -> np.ndarray:

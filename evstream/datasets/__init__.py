@@ -3,5 +3,6 @@
 from evstream.datasets.cifar10_dvs import CIFAR10DVS
 from evstream.datasets.dvs_gesture import DVSGesture
 from evstream.datasets.ncaltech101 import NCaltech101
+from evstream.datasets.nmnist import NMNIST
 
-__all__ = ["CIFAR10DVS", "DVSGesture", "NCaltech101"]
+__all__ = ["CIFAR10DVS", "DVSGesture", "NCaltech101", "NMNIST"]

@@ -58,7 +58,7 @@ class EventClassificationDataset(torch.utils.data.Dataset, ABC):
                                     f"expected:\n{self.layout}")
         self._cache = None
         if cache_dir is not None and transform is not None:
-            key = cache_key(type(self).__name__, str(self.root.resolve()), split, transform)
+            key = cache_key(type(self).__name__, str(self.root.resolve()), split, *self._cache_parts(), transform)
             self._cache = RepresentationCache(cache_dir, key)
 
     @abstractmethod
@@ -67,6 +67,10 @@ class EventClassificationDataset(torch.utils.data.Dataset, ABC):
 
     def _reader_options(self) -> dict:
         return {}
+
+    def _cache_parts(self) -> tuple:
+        """The dataset's options that change its events (part of the cache key; none unless a dataset has some)."""
+        return ()
 
     def _convert(self, events: np.ndarray) -> np.ndarray:
         """Map the file's events to the dataset's convention (identity unless a dataset says otherwise)."""

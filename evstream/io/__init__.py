@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 
 import numpy as np
@@ -25,9 +26,18 @@ def open_events(path: os.PathLike | str, *, format: str | None = None, **options
 
     Options go to the format's reader: ``strict`` (raise on a file cut short), ``chip`` (AEDAT 2.0
     without an ``# AEChip:`` line), ``camera`` (MVSEC/DSEC), ``dataset`` (ATIS .bin: ``"nmnist"``
-    or ``"ncaltech101"``) or ``sensor_size`` (files without geometry).
+    or ``"ncaltech101"``), ``threads`` (whole-file decodes) or ``sensor_size`` (files without
+    geometry: headerless DAT and RAW, ATIS .bin, npz, AEDAT 3.1). An option the format's reader
+    does not take is a ValueError naming the file, the format and the options it does take.
     """
-    return reader_class(format or detect_format(path))(path, **options)
+    format = format or detect_format(path)
+    cls = reader_class(format)
+    accepted = [name for name in inspect.signature(cls).parameters if name != "path"]
+    unknown = [name for name in options if name not in accepted]
+    if unknown:
+        raise ValueError(f"{path}: {format} files take no {', '.join(unknown)} option "
+                         f"(they take: {', '.join(accepted) or 'none'})")
+    return cls(path, **options)
 
 
 def read_events(path: os.PathLike | str, *, format: str | None = None, **options) -> np.ndarray:

@@ -1,18 +1,12 @@
 """AEDAT 4.0 (iniVation DV) reader and writer: the event stream of a DV recording.
 
-Layout: ``#!AER-DAT4.0\\r\\n``, an int32 length and the IOHeader FlatBuffer (compression,
-data-table position, an XML info node listing the streams), then packets: int32 stream id,
-int32 size and the (compressed) size-prefixed packet FlatBuffer. An event packet is a vector
-of 16-byte structs (int64 t, int16 x, int16 y, bool polarity, 3 bytes padding). The
-FileDataTable at the end lists every packet's data offset, stream, element count and time
-span; the reader uses it to seek, and scans packet headers when it is missing (-1, or lost
-because the file was cut). One event stream is read (the first, or ``stream_id=``); frames,
-IMU and trigger packets are skipped without being decompressed.
-
-Decompression is bounded: a packet (or the data table) may inflate to at most
-:data:`INFLATE_RATIO` times its compressed size plus 64 KiB, and never beyond
-:data:`MAX_INFLATED` (real event packets inflate about 2x); a packet that would inflate further
-is an :class:`~evstream.EventFileError`, so a decompression bomb costs at most that much memory.
+Layout: ``#!AER-DAT4.0\\r\\n``, then what a DV network stream sends too (the IOHeader and the
+packets, see :mod:`evstream.io.aedat4_codec`), then a FileDataTable listing every packet's data
+offset, stream, element count and time span; the reader uses it to seek, and scans packet
+headers when it is missing (-1, or lost because the file was cut). One event stream is read
+(the first, or ``stream_id=``); frames, IMU and trigger packets are skipped without being
+decompressed. Decompression is bounded (:func:`~evstream.io.aedat4_codec.inflate_limit`): a packet
+or data table that would inflate beyond it is an :class:`~evstream.EventFileError`.
 
 A whole-file :meth:`Aedat4Reader.read` sizes its output from the data table's element counts
 and decodes every packet straight into its slice, packets in parallel threads (LZ4, ZSTD and
@@ -22,133 +16,27 @@ the numba kernel all release the GIL); streaming decodes packet after packet.
 from __future__ import annotations
 
 import os
-import struct
-import xml.etree.ElementTree as ET
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from xml.sax.saxutils import escape
 
-import lz4.frame
 import numpy as np
-import zstandard
 
-from evstream._jit import kernel
 from evstream.events import EventFileError, empty_events, report_truncation
 from evstream.io import flatbuffers_lite as fb
+from evstream.io.aedat4_codec import (COMPRESSIONS, EVENT_BYTES, IO_HEADER_LENGTH, MAX_COORDINATE, PACKET_HEADER,
+                                      compressor, decode_events, decompress, encode_event_packet, encode_io_header,
+                                      event_stream, inflate_limit, info_node, packet_words, parse_io_header,
+                                      size_prefixed)
 from evstream.io.corruption import report_corruption
-from evstream.io.reader import BLOCK_EVENTS, EventReader, sensor_side
+from evstream.io.reader import BLOCK_EVENTS, EventReader
 from evstream.io.record_file import changed_size
 from evstream.io.writer import EventWriter
 
 MAGIC = b"#!AER-DAT4.0\r\n"
-COMPRESSIONS = ("none", "lz4", "lz4_high", "zstd", "zstd_high")
-"""IOHeader compression enum values 0..4, by name."""
 PACKET_EVENTS = 1 << 15
 """Events per packet the writer emits (512 KiB of structs before compression)."""
 
-INFLATE_RATIO = 64
-"""Most bytes a packet may inflate to per compressed byte (beyond 64 KiB)."""
-MAX_INFLATED = 128 << 20
-"""Most bytes any packet or data table may inflate to (8 M events)."""
-
-_EVENT_BYTES = 16
-_INFLATE_STEP = 1 << 20
-_MAX_COORDINATE = (1 << 15) - 1
-_PACKET_HEADER = struct.Struct("<ii")
-_PREFIX = struct.Struct("<I")
-_DATA_START = len(MAGIC) + 4
+_DATA_START = len(MAGIC) + IO_HEADER_LENGTH.size
 _T_MIN = np.iinfo(np.int64).min
-
-
-@dataclass(frozen=True)
-class StreamInfo:
-    """One stream of the info node: id, type identifier ("EVTS", "FRME", ...) and size when given."""
-
-    id: int
-    type: str
-    width: str | None
-    height: str | None
-    """The info node's sizeX and sizeY as written (checked when the stream is read)."""
-
-
-def parse_streams(info: bytes) -> list[StreamInfo]:
-    """The streams listed under ``outInfo`` in an IOHeader info node (XML)."""
-    root = ET.fromstring(info.rstrip(b"\0 \t\r\n"))
-    out_info = root.find("node[@name='outInfo']")
-    if out_info is None:
-        raise ValueError("info node has no outInfo node")
-    streams = []
-    for node in out_info.findall("node"):
-        attrs = {a.get("key"): (a.text or "") for a in node.findall("attr")}
-        size = {a.get("key"): a.text for a in node.findall("node[@name='info']/attr")}
-        dims = [size[k].strip() if size.get(k) else None for k in ("sizeX", "sizeY")]
-        streams.append(StreamInfo(int(node.get("name")), attrs.get("typeIdentifier", ""), *dims))
-    return streams
-
-
-def inflate_limit(compressed_bytes: int) -> int:
-    """Most bytes ``compressed_bytes`` of a packet may inflate to (see the module docstring)."""
-    return min(MAX_INFLATED, INFLATE_RATIO * compressed_bytes + (64 << 10))
-
-
-def _inflate_lz4(data: bytes, limit: int):
-    """An LZ4 frame inflated into at most ``limit`` bytes (bytes, or a uint8 array past 1 MiB).
-
-    The first MiB comes back as bytes (every real packet); larger output is gathered a MiB at a
-    time into an array whose pages are only touched as they fill, so memory never exceeds the
-    output (one ``decompress(max_length=limit)`` call held it twice).
-    """
-    stream = lz4.frame.LZ4FrameDecompressor()
-    part = stream.decompress(data, max_length=min(limit + 1, _INFLATE_STEP))
-    if not stream.eof and not stream.needs_input:
-        out = np.empty(limit + 1, np.uint8)
-        out[:len(part)] = np.frombuffer(part, np.uint8)
-        filled = len(part)
-        while not stream.eof and not stream.needs_input and filled <= limit:
-            part = stream.decompress(b"", max_length=min(limit + 1 - filled, _INFLATE_STEP))
-            out[filled:filled + len(part)] = np.frombuffer(part, np.uint8)
-            filled += len(part)
-        if filled > limit:
-            raise ValueError(f"lz4 frame inflates beyond the {limit}-byte bound")
-        part = out[:filled]
-    if len(part) > limit:
-        raise ValueError(f"lz4 frame inflates beyond the {limit}-byte bound")
-    if not stream.eof:
-        raise ValueError("lz4 frame is incomplete")
-    return part
-
-
-def _decompress(data: bytes, compression: str) -> bytes:
-    """Undo a packet's compression into at most :func:`inflate_limit` bytes; raises ValueError on a
-    corrupt or incomplete stream and on one that would inflate beyond that."""
-    if compression == "none":
-        return data
-    limit = inflate_limit(len(data))
-    try:
-        if compression.startswith("lz4"):
-            declared = lz4.frame.get_frame_info(data)["content_size"]  # 0: not stated
-            if declared > limit:
-                raise ValueError(f"lz4 frame states {declared} bytes, beyond the {limit}-byte bound")
-            return _inflate_lz4(data, limit)
-        declared = zstandard.frame_content_size(data)  # -1: not stated
-        if declared > limit:
-            raise ValueError(f"zstd frame states {declared} bytes, beyond the {limit}-byte bound")
-        try:
-            return zstandard.ZstdDecompressor().decompress(data, max_output_size=limit)
-        except zstandard.ZstdError as err:
-            raise ValueError(f"zstd frame is incomplete or inflates beyond the {limit}-byte bound ({err})") from err
-    except (RuntimeError, MemoryError, zstandard.ZstdError) as err:  # MemoryError: a corrupt frame size
-        raise ValueError(f"{compression} decompression failed: {err}") from err
-
-
-def _size_prefixed(raw: bytes) -> memoryview:
-    """The FlatBuffer inside a size-prefixed buffer."""
-    if len(raw) < 8:
-        raise fb.FlatBufferError(f"buffer of {len(raw)} bytes is too short", 0)
-    size = _PREFIX.unpack_from(raw)[0]
-    if size > len(raw) - 4:
-        raise fb.FlatBufferError(f"size prefix {size} exceeds the {len(raw) - 4} bytes present", 0)
-    return memoryview(raw)[4:4 + size]
 
 
 class _Truncated(Exception):
@@ -167,38 +55,6 @@ class _Corrupt(_Truncated):
     report = staticmethod(report_corruption)
 
 
-@kernel
-def _unpack_events(words, width, height, out):
-    """Event structs seen as int64 pairs (t; x | y << 16 | polarity << 32) -> ``out``.
-
-    Returns 1 when an event lies outside ``width`` x ``height`` or goes back in time within the
-    packet, else 0, so that a whole-file read runs the reader's checks (and their error) only then.
-    """
-    doubt = 0
-    previous = _T_MIN
-    for i in range(out.shape[0]):
-        t = words[2 * i]
-        packed = words[2 * i + 1]
-        x = packed & 0xFFFF
-        y = (packed >> 16) & 0xFFFF
-        if x >= width or y >= height or t < previous:
-            doubt = 1
-        previous = t
-        out[i].t = t
-        out[i].x = x
-        out[i].y = y
-        out[i].p = 1 if (packed >> 32) & 0xFF else 0
-    return doubt
-
-
-@kernel
-def _pack_events(x, y, t, p, words):
-    """Our columns -> event structs as int64 pairs (padding bytes zero)."""
-    for i in range(t.shape[0]):
-        words[2 * i] = t[i]
-        words[2 * i + 1] = np.int64(x[i]) | (np.int64(y[i]) << 16) | (np.int64(p[i] != 0) << 32)
-
-
 class Aedat4Reader(EventReader):
     """An AEDAT 4.0 file's event stream.
 
@@ -210,7 +66,7 @@ class Aedat4Reader(EventReader):
             at most 8; pass 1 inside already parallel code such as data-loader workers).
 
     Attributes:
-        streams: every stream of the file (:class:`StreamInfo`), events or not.
+        streams: every stream of the file (:class:`~evstream.io.aedat4_codec.StreamInfo`), events or not.
         stream_id: the event stream read.
         compression: the packets' compression (one of :data:`COMPRESSIONS`).
 
@@ -246,27 +102,18 @@ class Aedat4Reader(EventReader):
             raise EventFileError(self.path, f"not an AEDAT 4.0 file (starts with {head[:len(MAGIC)]!r})", 0)
         if len(head) < _DATA_START:
             raise EventFileError(self.path, "file ends before the IOHeader length", len(MAGIC))
-        size = struct.unpack_from("<i", head, len(MAGIC))[0]
+        size = IO_HEADER_LENGTH.unpack_from(head, len(MAGIC))[0]
         self._file_size = os.fstat(self._file.fileno()).st_size
         if size <= 0 or _DATA_START + size > self._file_size:
             raise EventFileError(self.path, f"IOHeader length {size} does not fit the {self._file_size}-byte file",
                                  len(MAGIC))
-        buf = self._file.read(size)
         try:
-            root = fb.root_table(buf, b"IOHE")
-            code = fb.scalar(buf, root, 0, "i", 0)
-            table_pos = fb.scalar(buf, root, 1, "q", -1)
-            info = fb.string(buf, root, 2)
-        except fb.FlatBufferError as err:
-            raise EventFileError(self.path, f"bad IOHeader: {err}", _DATA_START) from err
-        if not 0 <= code < len(COMPRESSIONS):
-            raise EventFileError(self.path, f"unknown compression code {code} in the IOHeader", _DATA_START)
-        self.compression = COMPRESSIONS[code]
-        try:
-            self.streams = parse_streams(info or b"")
-        except (ET.ParseError, ValueError, TypeError) as err:
-            raise EventFileError(self.path, f"bad info node in the IOHeader: {err}", _DATA_START) from err
-        self._pick_stream(stream_id)
+            header = parse_io_header(self._file.read(size))
+            self.stream_id, self.sensor_size = event_stream(header.streams, stream_id)
+        except ValueError as err:
+            raise EventFileError(self.path, str(err), _DATA_START) from None
+        self.compression, self.streams = header.compression, header.streams
+        table_pos = header.table_pos
         self._data_start = _DATA_START + size
         if table_pos >= 0 and table_pos < self._data_start:
             raise EventFileError(self.path, f"data table position {table_pos} lies inside the header", _DATA_START)
@@ -274,26 +121,6 @@ class Aedat4Reader(EventReader):
         self._table_pos = table_pos
         self._data_end = table_pos if self._has_table else self._file_size
         self._table: np.ndarray | None = None
-
-    def _pick_stream(self, stream_id: int | None) -> None:
-        events = [s for s in self.streams if s.type == "EVTS"]
-        listing = ", ".join(f"{s.id}: {s.type}" for s in self.streams) or "none"
-        if stream_id is not None:
-            events = [s for s in events if s.id == stream_id]
-        if not events:
-            wanted = "no event stream" if stream_id is None else f"no event stream with id {stream_id}"
-            raise EventFileError(self.path, f"{wanted} (streams {listing})", _DATA_START)
-        stream = events[0]
-        if not stream.width or not stream.height:
-            raise EventFileError(self.path, f"event stream {stream.id} has no sizeX/sizeY in its info node",
-                                 _DATA_START)
-        try:
-            width = sensor_side(stream.width, f"sizeX of stream {stream.id}")
-            height = sensor_side(stream.height, f"sizeY of stream {stream.id}")
-        except ValueError as err:
-            raise EventFileError(self.path, f"info node: {err}", _DATA_START) from None
-        self.stream_id = stream.id
-        self.sensor_size = (width, height, 2)
 
     # --- packets -----------------------------------------------------------------------------
     def _walk(self, pos: int):
@@ -307,23 +134,23 @@ class Aedat4Reader(EventReader):
         end = self._data_end
         listed = {s.id for s in self.streams}
         while pos < end:
-            header = self._pread(pos, _PACKET_HEADER.size)
-            if len(header) < _PACKET_HEADER.size:
+            header = self._pread(pos, PACKET_HEADER.size)
+            if len(header) < PACKET_HEADER.size:
                 raise _Truncated(pos, "file ends inside a packet header")
-            stream, size = _PACKET_HEADER.unpack(header)
+            stream, size = PACKET_HEADER.unpack(header)
             if stream not in listed:
                 raise _Corrupt(pos, f"corrupt or missing bytes: a packet header here names stream {stream}, which the "
                                f"file's header does not list (streams {sorted(listed)}); the rest is not read")
             if size < 0:
                 raise EventFileError(self.path, f"packet of stream {stream} has negative size {size}", pos)
-            if pos + _PACKET_HEADER.size + size > end:
+            if pos + PACKET_HEADER.size + size > end:
                 if self._has_table:
                     raise EventFileError(self.path, f"packet of stream {stream} ({size} bytes) runs past the end "
                                          f"of the packet data at byte {end}", pos)
                 raise _Truncated(pos, f"file ends inside a packet of stream {stream} ({size} bytes declared, "
-                                 f"{end - pos - _PACKET_HEADER.size} present)")
+                                 f"{end - pos - PACKET_HEADER.size} present)")
             yield pos, stream, size
-            pos += _PACKET_HEADER.size + size
+            pos += PACKET_HEADER.size + size
 
     def _packets(self, pos: int):
         """``(header offset, compressed data)`` of the event stream's packets from ``pos`` on."""
@@ -336,7 +163,7 @@ class Aedat4Reader(EventReader):
 
     def _data(self, offset: int, size: int) -> bytes:
         """The ``size`` data bytes of the packet whose header is at ``offset`` (thread-safe: pread)."""
-        return self._pread(offset + _PACKET_HEADER.size, size)
+        return self._pread(offset + PACKET_HEADER.size, size)
 
     def _pread(self, offset: int, size: int) -> bytes:
         """``size`` bytes from ``offset``, fewer only where the file ended there when opened: a read
@@ -349,19 +176,12 @@ class Aedat4Reader(EventReader):
     def _words(self, offset: int, data: bytes) -> np.ndarray:
         """A packet's event structs as int64 pairs, every size and offset checked."""
         try:
-            raw = _decompress(data, self.compression)
+            return packet_words(data, self.compression)
         except ValueError as err:
-            raise EventFileError(self.path, f"corrupt packet: {err}", offset) from err
-        try:
-            buf = _size_prefixed(raw)
-            start, n = fb.vector(buf, fb.root_table(buf, b"EVTS"), 0, _EVENT_BYTES)
-        except fb.FlatBufferError as err:
-            raise EventFileError(self.path, f"bad event packet FlatBuffer: {err}", offset) from err
-        return np.frombuffer(raw, np.int64, count=2 * n, offset=4 + start)
+            raise EventFileError(self.path, str(err), offset) from err
 
     def _decode(self, packets):
         """Group decoded packets into blocks of up to BLOCK_EVENTS (one packet never splits)."""
-        width, height = self.sensor_size[:2]
         out, filled, block_offset = empty_events(0), 0, 0
         for offset, data in packets:
             words = self._words(offset, data)
@@ -370,7 +190,7 @@ class Aedat4Reader(EventReader):
                 if filled:
                     yield out[:filled], block_offset
                 out, filled, block_offset = empty_events(max(BLOCK_EVENTS, n)), 0, offset
-            _unpack_events(words, width, height, out[filled:filled + n])
+            decode_events(words, self.sensor_size, out[filled:filled + n])
             filled += n
         if filled:
             yield out[:filled], block_offset
@@ -412,8 +232,8 @@ class Aedat4Reader(EventReader):
         offsets = [pos for pos, _ in packets]
         sizes = [size for _, size in packets]
         if (len(mine) != len(packets) or np.any(mine["count"] <= 0)
-                or np.any(mine["count"] > [inflate_limit(size) // _EVENT_BYTES for size in sizes])
-                or not np.array_equal(mine["offset"] - _PACKET_HEADER.size, offsets)
+                or np.any(mine["count"] > [inflate_limit(size) // EVENT_BYTES for size in sizes])
+                or not np.array_equal(mine["offset"] - PACKET_HEADER.size, offsets)
                 or not np.array_equal(mine["size"], sizes)):
             return None
         return offsets, sizes, mine["count"]
@@ -425,7 +245,6 @@ class Aedat4Reader(EventReader):
         starts = ends - counts
         events = empty_events(int(ends[-1]) if len(ends) else 0)
         status = np.zeros(len(offsets), np.int8)
-        width, height = self.sensor_size[:2]
 
         def decode(run: tuple[int, int]) -> tuple[int, EventFileError] | None:
             """Packets ``run[0]`` to ``run[1] - 1`` into their slices, setting ``status`` (1: run the
@@ -441,7 +260,7 @@ class Aedat4Reader(EventReader):
                 if len(words) != 2 * counts[k]:
                     status[k] = -1
                 else:
-                    status[k] = _unpack_events(words, width, height, events[starts[k]:ends[k]])
+                    status[k] = decode_events(words, self.sensor_size, events[starts[k]:ends[k]])[1]
             return None
 
         bounds = [len(offsets) * i // self._threads for i in range(self._threads + 1)]
@@ -477,7 +296,7 @@ class Aedat4Reader(EventReader):
         if table is None:
             return self._data_start
         mine = table[table["stream"] == self.stream_id]
-        offsets = mine["offset"] - _PACKET_HEADER.size
+        offsets = mine["offset"] - PACKET_HEADER.size
         if (len(mine) == 0 or np.any(mine["count"] <= 0) or np.any(mine["t_start"] > mine["t_end"])
                 or np.any(np.diff(mine["t_end"]) < 0) or np.any(np.diff(offsets) <= 0)
                 or offsets[0] < self._data_start or offsets[-1] >= self._data_end):
@@ -487,8 +306,8 @@ class Aedat4Reader(EventReader):
             return self._data_end
         pos = int(offsets[later[0]])
         self._file.seek(pos)
-        header = self._file.read(_PACKET_HEADER.size)
-        if header != _PACKET_HEADER.pack(self.stream_id, int(mine["size"][later[0]])):
+        header = self._file.read(PACKET_HEADER.size)
+        if header != PACKET_HEADER.pack(self.stream_id, int(mine["size"][later[0]])):
             return self._data_start
         return pos
 
@@ -506,7 +325,7 @@ class Aedat4Reader(EventReader):
             self._file.seek(self._table_pos)
             data = self._file.read()
             try:
-                self._table = _table_rows(_size_prefixed(_decompress(data, self.compression)))
+                self._table = _table_rows(size_prefixed(decompress(data, self.compression)))
             except ValueError as err:
                 raise EventFileError(self.path, f"bad data table: {err}", self._table_pos) from err
         return self._table
@@ -551,29 +370,6 @@ def _gather(data: np.ndarray, positions: np.ndarray, dtype: str) -> np.ndarray:
     return data[positions[:, None] + np.arange(size)].view(dtype).ravel()
 
 
-def _info_node(sensor_size, compression: str, source: str) -> bytes:
-    """The XML info node of a file holding one event stream (id 0), as DV writes it."""
-    width, height = sensor_size[:2]
-    return (
-        '<dv version="2.0">\n'
-        '    <node name="outInfo" path="/outInfo/">\n'
-        '        <node name="0" path="/outInfo/0/">\n'
-        f'            <attr key="compression" type="string">{compression.upper()}</attr>\n'
-        '            <attr key="originalModuleName" type="string">evstream</attr>\n'
-        '            <attr key="originalOutputName" type="string">events</attr>\n'
-        '            <attr key="typeDescription" type="string">Array of events (polarity ON/OFF).</attr>\n'
-        '            <attr key="typeIdentifier" type="string">EVTS</attr>\n'
-        '            <node name="info" path="/outInfo/0/info/">\n'
-        f'                <attr key="sizeX" type="int">{width}</attr>\n'
-        f'                <attr key="sizeY" type="int">{height}</attr>\n'
-        f'                <attr key="source" type="string">{escape(source)}</attr>\n'
-        '            </node>\n'
-        '        </node>\n'
-        '    </node>\n'
-        '</dv>\n'
-    ).encode()
-
-
 class Aedat4Writer(EventWriter):
     """Write events as an AEDAT 4.0 file with one event stream, readable by dv-processing.
 
@@ -598,12 +394,12 @@ class Aedat4Writer(EventWriter):
             raise ValueError(f"compression must be one of {COMPRESSIONS}, got {compression!r}")
         if packet_events <= 0:
             raise ValueError(f"packet_events must be positive, got {packet_events}")
-        if max(self.sensor_size[:2]) > _MAX_COORDINATE + 1:
+        if max(self.sensor_size[:2]) > MAX_COORDINATE + 1:
             raise ValueError(f"AEDAT 4.0 stores int16 coordinates: sensor {self.sensor_size[:2]} is too large")
         self._compression = compression
-        self._compress = _compressor(compression)
+        self._compress = compressor(compression)
         self._packet_events = int(packet_events)
-        self._info = _info_node(self.sensor_size, compression, source)
+        self._info = info_node(self.sensor_size, compression, source)
         self._pending: list[np.ndarray] = []  # copies of events not yet in a packet
         self._pending_n = 0
         self._table: list[tuple[int, int, int, int, int]] = []  # offset, size, count, t_start, t_end
@@ -611,9 +407,7 @@ class Aedat4Writer(EventWriter):
         self._file.write(self._header(-1))
 
     def _header(self, table_pos: int) -> bytes:
-        io_header = fb.build(fb.Table([fb.Scalar("i", COMPRESSIONS.index(self._compression)),
-                                       fb.Scalar("q", table_pos), fb.String(self._info)]), b"IOHE")
-        return MAGIC + struct.pack("<i", len(io_header)) + io_header
+        return MAGIC + encode_io_header(self._compression, table_pos, self._info)
 
     def _write(self, events: np.ndarray) -> None:
         if self._pending_n:
@@ -632,12 +426,9 @@ class Aedat4Writer(EventWriter):
             self._pending, self._pending_n = [events[full:].copy()], len(events) - full
 
     def _packet(self, events: np.ndarray) -> None:
-        words = np.empty(2 * len(events), np.int64)
-        _pack_events(events["x"], events["y"], events["t"], events["p"], words)
-        packet = fb.build(fb.Table([fb.StructVector(words, _EVENT_BYTES, 8)]), b"EVTS", size_prefixed=True)
-        data = self._compress(packet)
-        offset = self._file.tell() + _PACKET_HEADER.size
-        self._file.write(_PACKET_HEADER.pack(0, len(data)))
+        data = encode_event_packet(events, self._compress)
+        offset = self._file.tell() + PACKET_HEADER.size
+        self._file.write(PACKET_HEADER.pack(0, len(data)))
         self._file.write(data)
         self._table.append((offset, len(data), len(events), int(events["t"][0]), int(events["t"][-1])))
 
@@ -646,7 +437,7 @@ class Aedat4Writer(EventWriter):
             if self._pending_n:
                 self._packet(np.concatenate(self._pending))
             table_pos = self._file.tell()
-            rows = [fb.Table([fb.Scalar("q", offset), fb.InlineStruct(_PACKET_HEADER.pack(0, size), 4),
+            rows = [fb.Table([fb.Scalar("q", offset), fb.InlineStruct(PACKET_HEADER.pack(0, size), 4),
                               fb.Scalar("q", count), fb.Scalar("q", t_start), fb.Scalar("q", t_end)])
                     for offset, size, count, t_start, t_end in self._table]
             table = fb.build(fb.Table([fb.TableVector(rows)]), b"FTAB", size_prefixed=True)
@@ -656,13 +447,3 @@ class Aedat4Writer(EventWriter):
         finally:
             self._file.close()
 
-
-def _compressor(compression: str):
-    """The function compressing one packet for a compression name."""
-    if compression == "lz4":
-        return lz4.frame.compress
-    if compression == "lz4_high":
-        return lambda data: lz4.frame.compress(data, compression_level=lz4.frame.COMPRESSIONLEVEL_MINHC)
-    if compression.startswith("zstd"):
-        return zstandard.ZstdCompressor(level=19 if compression == "zstd_high" else 3).compress
-    return bytes

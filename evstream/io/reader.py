@@ -163,24 +163,24 @@ class EventReader(ABC):
         """Reject out-of-sensor coordinates and backwards time, naming the block's byte offset."""
         if events.dtype != EVENT_DTYPE:
             raise TypeError(f"{type(self).__name__} produced dtype {events.dtype}, expected EVENT_DTYPE")
-        width, height = self.sensor_size[:2]
-        bad, kind = _first_bad_event(events, width, height, last_t)
-        if kind == 1:
-            e = events[bad]
-            raise EventFileError(
-                self.path,
-                f"event ({e['x']}, {e['y']}) at t={e['t']} us is outside the {width}x{height} sensor "
-                f"(event {bad} of the block read from here)",
-                offset,
-            )
-        if kind == 2:
-            before = last_t if bad == 0 else int(events["t"][bad - 1])
-            raise EventFileError(
-                self.path,
-                f"time goes backwards: event {bad} of the block read from here has t={events['t'][bad]} us "
-                f"after t={before} us",
-                offset,
-            )
+        reason = bad_event(events, self.sensor_size, last_t, "the block read from here")
+        if reason is not None:
+            raise EventFileError(self.path, reason, offset)
+
+
+def bad_event(events: np.ndarray, sensor_size, last_t: int, where: str) -> str | None:
+    """What is wrong with the first event outside the sensor or earlier than its predecessor
+    (``last_t`` precedes the first), naming its index in ``where``; None when every event is fine."""
+    width, height = sensor_size[:2]
+    bad, kind = _first_bad_event(events, width, height, last_t)
+    if kind == 1:
+        e = events[bad]
+        return (f"event ({e['x']}, {e['y']}) at t={e['t']} us is outside the {width}x{height} sensor "
+                f"(event {bad} of {where})")
+    if kind == 2:
+        before = last_t if bad == 0 else int(events["t"][bad - 1])
+        return f"time goes backwards: event {bad} of {where} has t={events['t'][bad]} us after t={before} us"
+    return None
 
 
 @kernel

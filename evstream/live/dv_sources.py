@@ -1,7 +1,8 @@
-"""iniVation sources through dv-processing: a camera (``dv.io.camera``) and a DV network stream.
+"""A live iniVation camera through dv-processing (``dv.io.camera``), an optional dependency.
 
-dv-processing is imported lazily (an optional dependency). Its calls hold the GIL for their
-whole duration (LIVE.md), so batches are pulled small and often from the source thread.
+dv-processing calls hold the GIL for their whole duration (LIVE.md), so batches are pulled small
+and often from the source thread. DV network streams need no dv-processing: see
+:mod:`evstream.live.dv_client`.
 """
 
 from __future__ import annotations
@@ -24,6 +25,15 @@ def _dv():
     return dv
 
 
+def _dv_message(err: BaseException) -> str:
+    """The one line that matters of a dv-processing exception (its text adds a C++ location and a stack trace)."""
+    lines = str(err).splitlines() or [type(err).__name__]
+    for line in lines:
+        if line.startswith("RuntimeError: "):
+            return line.removeprefix("RuntimeError: ")
+    return lines[0]
+
+
 def dv_events(store) -> np.ndarray:
     """A dv ``EventStore`` (or None) as EVENT_DTYPE (``.numpy()`` is the fast path out of dv)."""
     if store is None:
@@ -34,58 +44,41 @@ def dv_events(store) -> np.ndarray:
     return events
 
 
-class _DvPollingSource(EventSource):
-    """Shared loop: poll ``getNextEventBatch()`` and emit; the event clock is the last event time."""
+class DvCameraSource(EventSource):
+    """A live iniVation camera (DVS128, DAVIS, DVXplorer): the first one found, or ``serial``.
 
-    def _poll(self, reader) -> None:
-        last_t = None
-        while not self.stopping:
-            if not reader.isRunning():
-                raise SourceError(f"{self.name}: the stream ended (device or connection lost)")
-            events = dv_events(reader.getNextEventBatch())
-            if len(events) == 0:
-                time.sleep(_POLL_S)
-                continue
-            last_t = int(events["t"][-1]) if last_t is None else max(last_t, int(events["t"][-1]))
-            self._emit(events, last_t + 1)
-
-
-class DvCameraSource(_DvPollingSource):
-    """A live iniVation camera (DVS128, DAVIS, DVXplorer): the first one found, or ``serial``."""
+    Polls ``getNextEventBatch()``; the event clock is the last event time.
+    """
 
     def __init__(self, serial: str | None = None, queue_size: int = 256):
         super().__init__(queue_size)
         dv = _dv()
+        self.name = f"dv:{serial or 'camera'}"
+        found = [str(d) for d in dv.io.camera.discover()]
+        if not found:
+            raise SourceError(f"{self.name}: no iniVation camera found (dv-processing discovers none)")
         try:
             self.camera = dv.io.camera.open(serial) if serial else dv.io.camera.open()
-        except (RuntimeError, IndexError) as err:
-            found = [str(d) for d in dv.io.camera.discover()]
-            raise SourceError(f"no iniVation camera {serial or ''} could be opened (found: {found or 'none'}): "
-                              f"{err}") from None
-        width, height = self.camera.getEventResolution()
+            width, height = self.camera.getEventResolution()
+            self.name = f"dv:{self.camera.getCameraName()}"
+        except Exception as err:  # dv-processing raises RuntimeError, IndexError and its own types
+            raise SourceError(f"{self.name}: cannot open the iniVation camera: {_dv_message(err)} "
+                              f"(found: {', '.join(found)})") from None
         self.sensor_size = (int(width), int(height), 2)
-        self.name = f"dv:{self.camera.getCameraName()}"
 
     def _run(self) -> None:
-        self._poll(self.camera)
-
-
-class DvNetworkSource(_DvPollingSource):
-    """Events from a DV network stream (``dv.io.NetworkWriter`` / DV software ``net_tcp_server``)."""
-
-    def __init__(self, host: str, port: int, queue_size: int = 1024):
-        super().__init__(queue_size)
-        dv = _dv()
+        last_t = None
         try:
-            self.reader = dv.io.NetworkReader(host, int(port))
+            while not self.stopping:
+                if not self.camera.isRunning():
+                    raise SourceError("the camera stopped (unplugged or failed)")
+                events = dv_events(self.camera.getNextEventBatch())
+                if len(events) == 0:
+                    time.sleep(_POLL_S)
+                    continue
+                last_t = int(events["t"][-1]) if last_t is None else max(last_t, int(events["t"][-1]))
+                self._emit(events, last_t + 1)
+        except SourceError:
+            raise
         except RuntimeError as err:
-            raise SourceError(f"cannot connect to the DV stream at {host}:{port}: {str(err).split('[')[0].strip()}") \
-                from None
-        resolution = self.reader.getEventResolution()
-        if resolution is None:
-            raise SourceError(f"the DV stream at {host}:{port} carries no events")
-        self.sensor_size = (int(resolution[0]), int(resolution[1]), 2)
-        self.name = f"dvnet:{host}:{port}"
-
-    def _run(self) -> None:
-        self._poll(self.reader)
+            raise SourceError(f"the camera failed: {_dv_message(err)}") from None

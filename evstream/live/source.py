@@ -15,11 +15,17 @@ from evstream.live.queues import DropOldestQueue
 
 @dataclass(frozen=True)
 class EventBatch:
-    """Events up to ``t_end_us`` (the source's event clock), stamped with the wall time they arrived."""
+    """Events up to ``t_end_us`` (the source's event clock), stamped with the wall time they arrived.
+
+    ``pass_end`` marks the last batch of a pass over a recording (its end, or a loop's turn): the
+    pipeline then processes the partial last window instead of waiting for events that never come.
+    """
 
     events: np.ndarray
     t_end_us: int
     wall_time: float
+    pass_end: bool = False
+    label: str | None = None  # the ground truth of what is playing (a playlist's folder name)
 
 
 class SourceError(RuntimeError):
@@ -31,7 +37,8 @@ class EventSource(ABC):
 
     Subclasses set ``sensor_size`` and ``name`` and implement :meth:`_run`, which calls
     :meth:`_emit` for each batch and returns when the stream ends or :attr:`stopping` is set.
-    An exception in :meth:`_run` is kept in :attr:`error` and re-raised by :meth:`batches`.
+    An exception in :meth:`_run` is kept in :attr:`error` as a :class:`SourceError` whose message
+    starts with the source's name (one line for the viewer and the CLI), and re-raised by :meth:`batches`.
     """
 
     finite = False
@@ -54,15 +61,23 @@ class EventSource(ABC):
     def stopping(self) -> bool:
         return self._stop.is_set()
 
-    def _emit(self, events: np.ndarray, t_end_us: int) -> None:
+    def _emit(self, events: np.ndarray, t_end_us: int, *, pass_end: bool = False, label: str | None = None) -> None:
         self.events_emitted += len(events)
-        self.queue.put(EventBatch(events, int(t_end_us), time.monotonic()), block=self.lossless)
+        self.queue.put(EventBatch(events, int(t_end_us), time.monotonic(), pass_end, label), block=self.lossless)
+
+    def info(self) -> dict:
+        """What the viewer's info panel and the run summary show about the source."""
+        width, height = self.sensor_size[:2]
+        return {"source": self.name, "sensor": f"{width}x{height}"}
 
     def _guarded_run(self) -> None:
         try:
             self._run()
         except BaseException as err:  # kept for the consumer: a failing source must never be silent
-            self.error = err
+            message = str(err) or type(err).__name__
+            self.error = err if isinstance(err, SourceError) and message.startswith(self.name) else \
+                SourceError(f"{self.name}: {message}")
+            self.error.__cause__ = None if self.error is err else err
         finally:
             self.queue.close()
 
@@ -72,7 +87,9 @@ class EventSource(ABC):
             self._thread.start()
         return self
 
-    def stop(self, timeout: float = 5.0) -> None:
+    def stop(self, timeout: float = 0.5) -> None:
+        """Ask the thread to end and wait for it at most ``timeout`` seconds (a stuck driver is left behind,
+        a daemon thread: stopping never hangs)."""
         self._stop.set()
         self.queue.close()
         if self._thread is not None:
@@ -83,6 +100,11 @@ class EventSource(ABC):
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+    @property
+    def running(self) -> bool:
+        """Whether the acquisition thread is alive."""
+        return self._thread is not None and self._thread.is_alive()
 
     @property
     def dropped(self) -> int:
@@ -97,4 +119,4 @@ class EventSource(ABC):
                 break
             yield batch
         if self.error is not None:
-            raise SourceError(f"{self.name}: {self.error}") from self.error
+            raise self.error

@@ -3,9 +3,10 @@
 Importing this package registers every builder in :data:`evstream.nets.registry.BUILDERS`.
 """
 
-from evstream.nets import masnn, ssnn, tasnn
+from evstream.nets import masnn, nmnist, ssnn, tasnn
 from evstream.nets.masnn import ATTENTIONS, PLACEMENTS, masnn_cifar10dvs, masnn_gesture
 from evstream.nets.depth import spiking_depth_unet, stereospike
+from evstream.nets.nmnist import cnn_nmnist
 from evstream.nets.registry import BUILDERS, build, builder, names, register
 from evstream.nets.spike_yolo import SpikeYOLO, spike_yolo
 from evstream.nets.ssnn import SSNN, SSNNOutput, TemporalTransformer, ssnn_cifar10dvs, ssnn_gesture
@@ -14,7 +15,7 @@ from evstream.nets.tasnn import ClassifierRun, SpikingClassifier, SpikingLayer, 
 register("spiking_depth_unet")(spiking_depth_unet)
 register("stereospike")(stereospike)
 
-__all__ = ["ATTENTIONS", "BUILDERS", "ClassifierRun", "PLACEMENTS", "SSNN", "SSNNOutput", "SpikingClassifier",
+__all__ = ["ATTENTIONS", "BUILDERS", "ClassifierRun", "cnn_nmnist", "PLACEMENTS", "SSNN", "SSNNOutput", "SpikingClassifier",
            "SpikeYOLO", "SpikingLayer", "TemporalTransformer", "build", "builder", "masnn", "masnn_cifar10dvs", "masnn_gesture",
-           "names", "register", "spiking_depth_unet", "stereospike", "ssnn", "ssnn_cifar10dvs", "ssnn_gesture", "spike_yolo", "tasnn", "tasnn_cifar10dvs",
+           "names", "nmnist", "register", "spiking_depth_unet", "stereospike", "ssnn", "ssnn_cifar10dvs", "ssnn_gesture", "spike_yolo", "tasnn", "tasnn_cifar10dvs",
            "tasnn_gesture"]

@@ -17,10 +17,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from evstream.jsonout import plain
 from evstream.nets.registry import build
 from evstream.outputs import Classification
 from evstream.ops.tasnn import to_tasnn_frames
 from evstream.snn.profiler import SpikeRate
+from evstream import checkpoint
 
 __all__ = ["LiveClassifier", "WindowRecipe", "load_classifier", "save_classifier"]
 
@@ -132,13 +134,13 @@ def save_classifier(path: os.PathLike | str, model: nn.Module, *, net: str, net_
     """
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     torch.save({"net": net, "net_options": dict(net_options), "recipe": asdict(recipe), "names": list(names),
-                "metrics": dict(metrics or {}), "model": state}, path)
+                "metrics": plain(dict(metrics or {})), "model": state}, path)
 
 
 def load_classifier(path: os.PathLike | str) -> tuple[nn.Module, dict]:
     """``(net in eval mode, info)`` from a :func:`save_classifier` file; info holds net, recipe, names, metrics."""
-    info = torch.load(path, map_location="cpu", weights_only=True)
+    info = checkpoint.load(path)
     model = build(info["net"], **info["net_options"])
-    model.load_state_dict(info["model"])
+    checkpoint.load_model_state(model, info, path)
     info["recipe"]["sensor_size"] = tuple(info["recipe"]["sensor_size"])
     return model.eval(), info

@@ -21,8 +21,19 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from evstream.train import checkpoint
+from evstream.errors import UserError, check_positive
+from evstream.jsonout import plain
+from evstream import checkpoint
 from evstream.train.distributed import GlobalBatchSampler, World, barrier, init_world, share_from_main
+
+
+OPTIMIZERS = ("adam", "adamw", "sgd")
+SCHEDULES = ("cosine", "linear", "constant", "plateau")
+
+OPTIMISER_SETTINGS = ("optimizer", "lr", "momentum", "weight_decay", "schedule", "plateau_factor", "plateau_patience",
+                      "lrf", "warmup_epochs", "warmup_style", "warmup_momentum", "warmup_bias_lr", "nominal_batch",
+                      "decay_norm_and_bias")
+"""Settings baked into the optimiser and scheduler state of ``last.pt``: a resumed run keeps the saved ones."""
 
 
 @dataclass
@@ -54,10 +65,20 @@ class TrainConfig:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
-        if self.warmup_style not in ("epoch", "yolo"):
-            raise ValueError(f"unknown warmup_style {self.warmup_style!r} (epoch, yolo)")
+        """Reject settings that would train wrongly or not at all (types are checked by the config loader)."""
+        check_positive("train", epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
+                       plateau_factor=self.plateau_factor)
+        for name in ("momentum", "weight_decay", "plateau_patience", "lrf", "warmup_epochs", "warmup_momentum",
+                     "warmup_bias_lr", "nominal_batch", "grad_clip", "num_workers"):
+            if getattr(self, name) < 0:
+                raise UserError(f"train.{name} must be >= 0, got {getattr(self, name)!r}")
+        choices = {"optimizer": OPTIMIZERS, "schedule": SCHEDULES, "warmup_style": ("epoch", "yolo")}
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise UserError(f"train.{name}: unknown value {getattr(self, name)!r} (one of {', '.join(allowed)})")
         if self.warmup_style == "yolo" and self.schedule == "plateau":
-            raise ValueError("the yolo warm-up needs a scheduled lr (cosine, linear, constant), not plateau")
+            raise UserError("train.warmup_style: the yolo warm-up needs a scheduled lr (cosine, linear, constant), "
+                            "not plateau")
 
 
 class Task(Protocol):
@@ -186,14 +207,26 @@ class Trainer:
                 "config": asdict(self.config)}
 
     def resume(self) -> bool:
-        """Load ``last.pt`` when present; returns whether training continues from it."""
+        """Load ``last.pt`` when present; returns whether training continues from it.
+
+        Raises:
+            checkpoint.CheckpointError: the file is unreadable, not a training checkpoint, or of
+                another model or optimiser.
+        """
         path = self.out_dir / "last.pt"
         if not path.exists():
             return False
         state = checkpoint.load(path, map_location=self.device)
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
+        missing = [key for key in ("epoch", "optimizer", "scheduler", "best", "history") if key not in state]
+        if missing:
+            raise checkpoint.CheckpointError(path, f"not a training checkpoint (no {', '.join(missing)}); "
+                                                   "an exported model cannot be resumed")
+        checkpoint.load_model_state(self.model, state, path)
+        try:
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.scheduler.load_state_dict(state["scheduler"])
+        except (ValueError, KeyError, TypeError) as err:
+            raise checkpoint.CheckpointError(path, f"its optimiser state does not fit this run's ({err})") from None
         self.start_epoch, self.best, self.history = state["epoch"] + 1, state["best"], state["history"]
         return True
 
@@ -273,14 +306,14 @@ class Trainer:
         improved = value is not None and (self.best is None or (value > self.best if self.task.metric_mode == "max"
                                                                  else value < self.best))
         if improved:
-            self.best = value
+            self.best = plain(value)
         state = self._state(epoch)
         checkpoint.save_atomic(state, self.out_dir / "last.pt")
         if improved:
             checkpoint.save_atomic(state, self.out_dir / "best.pt")
 
     def _log(self, row: dict) -> None:
-        self.history.append(row)
+        self.history.append(plain(row))  # Python numbers: last.pt stays loadable with weights_only=True
         self.out_dir.mkdir(parents=True, exist_ok=True)
         path = self.out_dir / "log.csv"
         keys = list(dict.fromkeys(k for r in self.history for k in r))

@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from evstream.events import EventFileError, TruncatedFileWarning, empty_events
 from evstream.io import detect_format, open_events, read_events, write_events
 from evstream.io import flatbuffers_lite as fb
-from evstream.io.aedat4 import Aedat4Reader, Aedat4Writer, _unpack_events
+from evstream.io.aedat4 import Aedat4Reader, Aedat4Writer
+from evstream.io.aedat4_codec import _unpack_events
 from evstream.io.corruption import CorruptDataWarning
 from tests.conftest import RECORDINGS, load_reference, synthetic_events
 
@@ -26,11 +27,7 @@ FILES = {
 DAVIS = "davis346_aestream.aedat4"
 
 
-def recording(name):
-    path = RECORDINGS / "aedat4" / name
-    if not path.is_file():
-        pytest.skip(f"shared recording {path} not found")
-    return path
+AEDAT4 = RECORDINGS / "aedat4"
 
 
 def packet_headers(path):
@@ -62,8 +59,8 @@ def without_table(src, dst):
 
 # --- real recordings ---------------------------------------------------------------------
 @pytest.mark.parametrize("name", FILES)
-def test_decodes_reference_exactly(name):
-    path = recording(name)
+def test_decodes_reference_exactly(shared, name):
+    path = AEDAT4 / name
     assert detect_format(path) == "aedat4"
     with open_events(path) as reader:
         assert isinstance(reader, Aedat4Reader)
@@ -73,8 +70,8 @@ def test_decodes_reference_exactly(name):
     np.testing.assert_array_equal(events, load_reference(path.with_name(name + ".ref.npy")))
 
 
-def test_streams_listed_and_non_event_stream_rejected():
-    path = recording(DAVIS)
+def test_streams_listed_and_non_event_stream_rejected(shared):
+    path = AEDAT4 / DAVIS
     with open_events(path) as reader:
         assert [(s.id, s.type) for s in reader.streams] == [(0, "EVTS"), (1, "FRME"), (2, "IMUS"), (3, "TRIG")]
         assert reader.stream_id == 0
@@ -83,8 +80,8 @@ def test_streams_listed_and_non_event_stream_rejected():
 
 
 @pytest.mark.parametrize("name", FILES)
-def test_chunks_and_windows_concatenate_to_full_read(name):
-    path = recording(name)
+def test_chunks_and_windows_concatenate_to_full_read(shared, name):
+    path = AEDAT4 / name
     full = read_events(path)
     with open_events(path) as reader:
         for n in (777, 10_000, len(full) // 3, 1 << 21):
@@ -104,12 +101,12 @@ def seek_times(t):
 
 @pytest.mark.parametrize("table", [True, False])
 @pytest.mark.parametrize("name", FILES)
-def test_seek_lands_on_first_event_at_or_after_t(tmp_path, name, table):
+def test_seek_lands_on_first_event_at_or_after_t(shared, tmp_path, name, table):
     """With the data table, without it, and with the trimmed file's untrustworthy table (zero counts/times)."""
-    path = recording(name)
+    path = AEDAT4 / name
     if not table:
         path = without_table(path, tmp_path / "notable.aedat4")
-    ref = load_reference(recording(name).with_name(name + ".ref.npy"))
+    ref = load_reference(AEDAT4 / (name + ".ref.npy"))
     with open_events(path) as reader:
         assert (reader.data_table() is not None) is table
         for t in seek_times(ref["t"]):
@@ -119,9 +116,9 @@ def test_seek_lands_on_first_event_at_or_after_t(tmp_path, name, table):
         assert len(reader.read()) == len(ref)
 
 
-def test_seek_uses_data_table_to_skip_packets(tmp_path):
+def test_seek_uses_data_table_to_skip_packets(shared, tmp_path):
     """A corrupt event packet before the seek point is never read when the data table is present."""
-    src = recording(DAVIS)
+    src = AEDAT4 / DAVIS
     ref = load_reference(src.with_name(DAVIS + ".ref.npy"))
     first = next(p for p in packet_headers(src) if p[1] == 0)
     data = bytearray(src.read_bytes())
@@ -159,8 +156,8 @@ def event_packet_headers(path):
     return [p for p in packet_headers(path) if p[1] == 0]
 
 
-def test_corrupt_packet_names_its_offset(tmp_path):
-    src = recording(DAVIS)
+def test_corrupt_packet_names_its_offset(shared, tmp_path):
+    src = AEDAT4 / DAVIS
     victim = event_packet_headers(src)[3]
     data = bytearray(src.read_bytes())
     data[victim[0] + 40:victim[0] + 200] = bytes(160)
@@ -172,8 +169,8 @@ def test_corrupt_packet_names_its_offset(tmp_path):
     assert str(path) in str(err.value)
 
 
-def test_packet_running_past_the_data_is_an_error(tmp_path):
-    src = recording(DAVIS)
+def test_packet_running_past_the_data_is_an_error(shared, tmp_path):
+    src = AEDAT4 / DAVIS
     victim = event_packet_headers(src)[2]
     data = bytearray(src.read_bytes())
     struct.pack_into("<i", data, victim[0] + 4, 1 << 30)
@@ -197,8 +194,8 @@ def test_bad_flatbuffer_offsets(tmp_path):
 
 
 @pytest.mark.parametrize("inside", ["packet", "header"])
-def test_truncated_file_keeps_complete_packets(tmp_path, inside):
-    src = recording(DAVIS)
+def test_truncated_file_keeps_complete_packets(shared, tmp_path, inside):
+    src = AEDAT4 / DAVIS
     ref = load_reference(src.with_name(DAVIS + ".ref.npy"))
     headers = packet_headers(src)
     victim = [p for p in headers if p[1] == 0][5]
@@ -224,9 +221,9 @@ _POSITIONS = st.one_of(st.integers(0, 4_000), st.integers(0, 430_000))  # header
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(cut=_POSITIONS, flips=st.lists(st.tuples(_POSITIONS, st.integers(1, 255)), max_size=4))
-def test_fuzz_never_crashes(tmp_path, cut, flips):
+def test_fuzz_never_crashes(shared, tmp_path, cut, flips):
     """Random cuts and byte flips: events (with a warning when cut) or an EventFileError, nothing else."""
-    src = recording("davis346_test_data_trimmed.aedat4")
+    src = AEDAT4 / "davis346_test_data_trimmed.aedat4"
     data = bytearray(src.read_bytes()[:cut])
     for pos, xor in flips:
         if pos < len(data):
@@ -389,8 +386,8 @@ def test_writer_rejects_bad_options(tmp_path):
         Aedat4Writer(tmp_path / "x.aedat4", (40_000, 10, 2))
 
 
-def test_file_cut_inside_its_data_table_still_reads_and_seeks(tmp_path):
-    src = recording(DAVIS)
+def test_file_cut_inside_its_data_table_still_reads_and_seeks(shared, tmp_path):
+    src = AEDAT4 / DAVIS
     ref = load_reference(src.with_name(DAVIS + ".ref.npy"))
     path = tmp_path / "cut_table.aedat4"
     path.write_bytes(src.read_bytes()[:-300])
@@ -518,9 +515,9 @@ def test_flatbuffer_reader_bounds_checks():
 
 
 @pytest.mark.parametrize("name", FILES)
-def test_vectorised_data_table_matches_row_by_row_parse(name):
+def test_vectorised_data_table_matches_row_by_row_parse(shared, name):
     """NumPy table parse against a per-row FlatBuffer twin (the trimmed file leaves fields at their defaults)."""
-    with Aedat4Reader(recording(name)) as reader:
+    with Aedat4Reader(AEDAT4 / name) as reader:
         table = reader.data_table()
         reader._file.seek(reader._table_pos)
         buf = reader._file.read()
@@ -531,8 +528,8 @@ def test_vectorised_data_table_matches_row_by_row_parse(name):
     assert [tuple(int(v) for v in row) for row in table] == rows
 
 
-def test_data_table_matches_packets_and_reference():
-    path = recording(DAVIS)
+def test_data_table_matches_packets_and_reference(shared):
+    path = AEDAT4 / DAVIS
     ref = load_reference(path.with_name(DAVIS + ".ref.npy"))
     headers = packet_headers(path)
     with open_events(path) as reader:

@@ -108,13 +108,16 @@ def test_truncated_file_warns_or_raises(sample, tmp_path):
         read_events(cut, format="atis_bin", sensor_size=size, strict=True)
 
 
+def test_sensor_smaller_than_the_recording_is_an_error(shared):
+    with pytest.raises(EventFileError, match="outside the 10x10 sensor"):
+        read_events(RECORDINGS / "atis_bin" / FILES["nmnist"][0], sensor_size=(10, 10, 2))
+
+
 def test_bad_input(tmp_path):
     path = tmp_path / "wrap.bin"
     path.write_bytes(records([(1, 1, 0, 8_000_000), (1, 1, 0, 10)]))  # 23-bit wrap without a marker
     with pytest.raises(EventFileError, match="time goes backwards"):
         read_events(path)
-    with pytest.raises(EventFileError, match="outside the 10x10 sensor"):
-        read_events(RECORDINGS / "atis_bin" / FILES["nmnist"][0], sensor_size=(10, 10, 2))
     with pytest.raises(EventFileError, match="(?i)no such file"):
         AtisBinReader(tmp_path / "missing.bin")
     with pytest.raises(ValueError, match="up to 256x240"):

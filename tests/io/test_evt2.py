@@ -92,9 +92,12 @@ def test_header_checks(tmp_path):
     with pytest.raises(evstream.EventFileError, match="no sensor geometry; pass sensor_size"):
         Evt2Reader(bare)
     assert len(evstream.read_events(bare, sensor_size=(2, 2))) == 1
-    with Evt2Reader(SAMPLE) as reader:  # Gen3 geometry from the HAL plugin name
-        assert reader.sensor_size == (640, 480, 2)
     assert len(evstream.read_events(raw_file(tmp_path, []))) == 0
+
+
+def test_gen3_geometry_from_the_plugin_name(shared):
+    with Evt2Reader(SAMPLE) as reader:
+        assert reader.sensor_size == (640, 480, 2)
 
 
 def test_writer_round_trip_and_peers_read_it(tmp_path):

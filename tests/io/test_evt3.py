@@ -120,7 +120,10 @@ def test_trailing_partial_word_warns_and_strict_raises(tmp_path):
 def test_header_checks(tmp_path):
     with pytest.raises(evstream.EventFileError, match="header says 'evt2', not 'evt3'"):
         Evt3Reader(raw_file(tmp_path, [], header=b"% evt 2.0\n% geometry 640x480\n"))
-    with Evt3Reader(SAMPLE) as reader:  # Gen4.1 geometry from the HAL plugin name
+
+
+def test_gen41_geometry_from_the_plugin_name(shared):
+    with Evt3Reader(SAMPLE) as reader:
         assert reader.sensor_size == (1280, 720, 2)
 
 
@@ -191,7 +194,7 @@ def test_writer_rejects_what_evt3_cannot_store(tmp_path):
 
 @settings(max_examples=60, deadline=None)
 @given(cut=st.integers(0, 40_000), flips=st.lists(st.tuples(st.integers(0, 39_999), st.integers(1, 255)), max_size=8))
-def test_cut_and_flipped_files_give_events_or_a_file_error(tmp_path_factory, cut, flips):
+def test_cut_and_flipped_files_give_events_or_a_file_error(shared, tmp_path_factory, cut, flips):
     data = bytearray(SAMPLE.read_bytes()[:cut])
     for at, xor in flips:
         if at < len(data):

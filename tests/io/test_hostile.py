@@ -14,6 +14,7 @@ import pytest
 
 import evstream
 import evstream.io.aedat4 as aedat4
+import evstream.io.aedat4_codec as aedat4_codec
 from evstream import EventFileError
 from evstream.io.corruption import CorruptDataWarning
 from tests.conftest import RECORDINGS
@@ -128,7 +129,7 @@ def test_lz4_bomb_is_an_error_within_bounded_memory(shared, tmp_path):
     out = subprocess.run([sys.executable, "-c", BOMB_CHILD, str(path)], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     message, peak_mb = out.stdout.splitlines()
-    assert aedat4.inflate_limit(len(bomb)) == aedat4.MAX_INFLATED == 128 << 20
+    assert aedat4_codec.inflate_limit(len(bomb)) == aedat4_codec.MAX_INFLATED == 128 << 20
     assert message == (f"{path} at byte offset {offset}: corrupt packet: lz4 frame inflates beyond the "
                        f"{128 << 20}-byte bound")
     assert int(peak_mb) < 300, f"peak RSS {peak_mb} MB"
@@ -142,7 +143,7 @@ def test_bombs_stating_their_size_and_zstd_bombs_are_errors(shared, tmp_path):
     stated = lz4.frame.compress(zeros)  # states 64 MiB in its frame header: refused before inflating
     path, offset = _with_packet(tmp_path, AEDAT4, stated, "stated.aedat4")
     _raises(path, rf"corrupt packet: lz4 frame states {64 << 20} bytes, beyond the "
-                  rf"{aedat4.inflate_limit(len(stated))}-byte bound")
+                  rf"{aedat4_codec.inflate_limit(len(stated))}-byte bound")
     events = evstream.read_events(AEDAT4)
     for store_size in (True, False):
         plain = tmp_path / "zstd.aedat4"
@@ -151,7 +152,7 @@ def test_bombs_stating_their_size_and_zstd_bombs_are_errors(shared, tmp_path):
         bomb = zstandard.ZstdCompressor(write_content_size=store_size).compress(zeros)
         path, offset = _with_packet(tmp_path, plain, bomb, f"zstd_bomb_{store_size}.aedat4")
         reason = "states 67108864 bytes, beyond the" if store_size else "is incomplete or inflates beyond the"
-        _raises(path, rf"corrupt packet: zstd frame {reason} {aedat4.inflate_limit(len(bomb))}-byte bound")
+        _raises(path, rf"corrupt packet: zstd frame {reason} {aedat4_codec.inflate_limit(len(bomb))}-byte bound")
 
 
 NMNIST = RECORDINGS / "atis_bin/nmnist_sample_tonic.bin"

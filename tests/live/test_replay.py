@@ -40,6 +40,9 @@ def test_real_time_replay_of_a_bundled_recording_is_complete_and_on_time():
     ref = evstream.read_events(BUNDLED)
     with FileReplaySource(BUNDLED, batch_us=5000) as source:
         batches = list(source.batches(timeout=30))
+    assert batches[-1].pass_end and len(batches[-1].events) == 0  # the end of the pass, marked
+    assert not any(b.pass_end for b in batches[:-1])
+    batches = batches[:-1]
     t0 = int(ref["t"][0])
     assert len(batches) == (int(ref["t"][-1]) - t0) // 5000 + 1
     schedule = np.array([(b.t_end_us - t0) / 1e6 for b in batches])
@@ -63,3 +66,26 @@ def test_fast_replay_seek_and_stop(shared):
     source.stop()
     assert got.events["t"][0] == ref["t"][np.searchsorted(ref["t"], target)]
     assert not any(t.name.startswith("source-") and t.is_alive() for t in threading.enumerate())
+
+
+def test_a_seek_back_while_paused_plays_on_from_its_target():
+    """Pause / play re-anchor the replay clock at the position of the current pass, not at where the
+    replay stood before a seek (it used to rush ahead to there)."""
+    ref = evstream.read_events(BUNDLED)
+    source = FileReplaySource(BUNDLED, speed=1.0, batch_us=1000)
+    source.start()
+    try:
+        time.sleep(0.8)  # ~0.8 s into the recording
+        source.set_paused(True)
+        while source.queue.get(0) is not None:  # what was played before the seek
+            pass
+        target = int(ref["t"][0]) + 100_000
+        source.seek(target)
+        time.sleep(0.1)
+        source.set_paused(False)
+        time.sleep(0.3)
+        got = [b for b in iter(lambda: source.queue.get(0), None) if len(b.events)]
+    finally:
+        source.stop()
+    times = np.concatenate([b.events["t"] for b in got])
+    assert times.min() >= target and times.max() < target + 600_000  # played on from the target, in real time

@@ -100,18 +100,19 @@ def test_live_depth_from_a_checkpoint(tmp_path):
     import numpy as np
 
     from evstream import EVENT_DTYPE
-    from evstream.nets.depth.live import CHECKPOINT, load_bundled, save_bundled
+    from evstream.nets.depth.live import CHECKPOINT, load_depth, save_depth
     from evstream.outputs import DepthMap
+    from evstream.checkpoint import CheckpointError
 
-    with pytest.raises(FileNotFoundError, match=CHECKPOINT):
-        load_bundled(tmp_path)
+    with pytest.raises(CheckpointError, match=f"{CHECKPOINT}: no such checkpoint file"):
+        load_depth(tmp_path / CHECKPOINT)
     torch.manual_seed(0)
     kwargs = {"time_steps": 2, "base_channels": 4, "stages": 2}
     net = spiking_depth_unet(**kwargs)
-    save_bundled(tmp_path / CHECKPOINT, net, builder="spiking_depth_unet", kwargs=kwargs,
-                 representation={"kind": "cumulative", "n_time_bins": 2, "window_us": 50_000,
-                                 "sensor_size": [346, 260, 2]}, d_max=40.0, alpha=3.70378, metrics={})
-    live, window_us = load_bundled(tmp_path)
+    save_depth(tmp_path / CHECKPOINT, net, builder="spiking_depth_unet", kwargs=kwargs,
+               representation={"kind": "cumulative", "n_time_bins": 2, "window_us": 50_000,
+                               "sensor_size": [346, 260, 2]}, d_max=40.0, alpha=3.70378, metrics={})
+    live, window_us = load_depth(tmp_path / CHECKPOINT)
     events = np.zeros(3, dtype=EVENT_DTYPE)
     events["x"], events["y"], events["t"], events["p"] = [1, 2, 3], [4, 5, 6], [10, 20_000, 60_000], [1, 0, 1]
     x = live.representation(events)

@@ -26,7 +26,7 @@ TONIC = [
 
 
 @pytest.mark.parametrize("transform", TONIC, ids=lambda t: type(t).__name__)
-def test_tonic_transforms_run_on_our_arrays_without_conversion(transform):
+def test_tonic_transforms_run_on_our_arrays_without_conversion(shared, transform):
     events = real("ncars")[0]  # real events, times from 0
     assert as_events(events) is events  # already ours: nothing to convert before calling tonic
     before = events.copy()
@@ -71,7 +71,7 @@ def test_shift_and_crop_equal_their_draws():
         random_crop(events, SIZE, (400, 10), rng)
 
 
-def test_time_crop_is_a_window_of_the_duration():
+def test_time_crop_is_a_window_of_the_duration(shared):
     events = real("ncars")[0]
     rng = np.random.default_rng(6)
     starts = []

@@ -37,7 +37,7 @@ def test_background_activity_equals_dv_random(duration_us):
     np.testing.assert_array_equal(background_activity_filter(events, SMALL, duration_us), expected)
 
 
-def test_background_activity_equals_dv_real_recording():
+def test_background_activity_equals_dv_real_recording(shared):
     # dv-processing reads the file itself; we filter the reference decode of the same file
     recording = dv.io.MonoCameraRecording(str(RECORDINGS / "aedat4/davis346_aestream.aedat4"))
     store = dv.EventStore()

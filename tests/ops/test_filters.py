@@ -63,7 +63,7 @@ def test_equals_tonic_random(ours, theirs, window_us):
 
 @pytest.mark.parametrize("name", ["davis346", "ncars", "nmnist", "pedestrians"])
 @pytest.mark.parametrize(("ours", "theirs", "window_us"), TONIC_PAIRS, ids=["denoise", "refractory_period"])
-def test_equals_tonic_real(ours, theirs, window_us, name):
+def test_equals_tonic_real(shared, ours, theirs, window_us, name):
     events, size = real(name)
     result = ours(events, size, window_us)
     assert 0 < len(result) < len(events)
@@ -81,15 +81,14 @@ def test_long_stream_moves_its_base(ours, theirs, window_us):
     np.testing.assert_array_equal(ours(events, (16, 16, 2), window_us // 10), theirs(events, window_us // 10))
 
 
-@pytest.mark.parametrize("source", ["real", "random"])
 @pytest.mark.parametrize("make", [lambda size: Denoise(size, filter_time=2000),
                                   lambda size: BackgroundActivityFilter(size, duration_us=500),
                                   lambda size: RefractoryFilter(size, refractory_period=500)],
                          ids=["Denoise", "BackgroundActivityFilter", "RefractoryFilter"])
 @settings(max_examples=30, deadline=None)
 @given(seed=st.integers(0, 2**16), data=st.data())
-def test_chunked_equals_whole(make, source, seed, data):
-    events, size = stream_source(source, seed)
+def test_chunked_equals_whole(make, real_or_random, seed, data):
+    events, size = stream_source(real_or_random, seed)
     whole = make(size)(events)
     f = make(size)
     chunked = np.concatenate([f(batch) for batch in split_at(events, data.draw(cuts_for(len(events))))])

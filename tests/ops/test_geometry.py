@@ -16,7 +16,7 @@ SIZE = (346, 260, 2)
 
 
 @pytest.fixture(scope="module")
-def events():
+def events(shared):
     return real("davis346")[0]
 
 

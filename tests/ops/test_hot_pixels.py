@@ -32,10 +32,9 @@ def test_pixel_counts_equal_histogram():
     np.testing.assert_array_equal(pixel_counts(events, (346, 260, 2)), expected)
 
 
-@pytest.mark.parametrize("source", ["random", "davis346"])
-def test_finds_exactly_the_injected_hot_pixels(source):
+def test_finds_exactly_the_injected_hot_pixels(real_or_random):
     rng = np.random.default_rng(0)
-    base = synthetic_events(200_000, seed=2) if source == "random" else real("davis346")[0]
+    base = synthetic_events(200_000, seed=2) if real_or_random == "random" else real("davis346")[0]
     events = with_hot_pixels(base, rng, per_pixel=300)
     mask = find_hot_pixels(events, (346, 260, 2))
     assert sorted(zip(*np.nonzero(mask.T), strict=True)) == sorted(HOT)
@@ -66,18 +65,17 @@ def test_filter_learns_then_drops():
     np.testing.assert_array_equal(result, np.concatenate([events[learning], drop_pixels(events[~learning], mask)]))
 
 
-@pytest.mark.parametrize("source", ["real", "random"])
 @settings(max_examples=30, deadline=None)
 @given(data=st.data())
-def test_chunked_equals_whole(source, data):
-    base = real("davis346")[0][:30_000] if source == "real" else synthetic_events(30_000, seed=6, rate_hz=1e6)
+def test_chunked_equals_whole(real_or_random, data):
+    base = real("davis346")[0][:30_000] if real_or_random == "real" else synthetic_events(30_000, seed=6, rate_hz=1e6)
     events = with_hot_pixels(base, np.random.default_rng(4), per_pixel=200)
     whole = hot_pixel_filter(events, (346, 260, 2), learn_us=10_000)
     f = HotPixelFilter((346, 260, 2), learn_us=10_000)
     chunked = np.concatenate([f(batch) for batch in split_at(events, data.draw(cuts_for(len(events))))])
     np.testing.assert_array_equal(chunked, whole)
     assert f.mask is not None
-    if source == "real":  # 10 ms of a real scene is enough to find them all
+    if real_or_random == "real":  # 10 ms of a real scene is enough to find them all
         assert f.mask.sum() == len(HOT)
 
 
@@ -95,7 +93,7 @@ def test_given_mask_empty_and_bad_input():
         HotPixelFilter((346, 260, 2), mask=mask.T)
 
 
-def test_real_recordings():
+def test_real_recordings(shared):
     # the Gen3 sample has six pixels firing alone at 5-66 kHz; the DAVIS346 scene has none
     events = load_reference(RECORDINGS / "evt2/evt2_sample_gen3.raw.ref.npy")
     found = sorted(zip(*np.nonzero(find_hot_pixels(events, (640, 480, 2)).T), strict=True))

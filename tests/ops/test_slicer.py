@@ -23,14 +23,14 @@ def assert_windows_equal(result, expected):
 
 @pytest.mark.parametrize("window_us, overlap_us", [(10_000, 0), (10_000, 2500), (7_000, 6_900), (100, 0)])
 @pytest.mark.parametrize("name", ["davis346", "ncars"])
-def test_time_windows_equal_tonic(name, window_us, overlap_us):
+def test_time_windows_equal_tonic(shared, name, window_us, overlap_us):
     events, _ = real(name)
     expected = tonic.slicers.slice_events_by_time(events, window_us, overlap_us)
     assert_windows_equal(slice_by_time(events, window_us, overlap_us), expected)
 
 
 @pytest.mark.parametrize("event_count, overlap", [(1000, 0), (1000, 300), (333, 300)])
-def test_count_windows_equal_tonic(event_count, overlap):
+def test_count_windows_equal_tonic(shared, event_count, overlap):
     events, _ = real("davis346")
     for include_incomplete in (False, overlap == 0):
         expected = tonic.slicers.slice_events_by_count(events, event_count, overlap, include_incomplete)
@@ -68,10 +68,11 @@ def stream(slicer: Slicer, batches):
     return windows
 
 
-@settings(max_examples=60, deadline=None)
-@given(data=st.data(), window_us=st.integers(1, 20_000), overlap_frac=st.floats(0, 0.9), use_real=st.booleans(),
+@settings(max_examples=30, deadline=None)  # per source: 60 in all
+@given(data=st.data(), window_us=st.integers(1, 20_000), overlap_frac=st.floats(0, 0.9),
        start_shift=st.one_of(st.none(), st.integers(-5000, 5000)))
-def test_time_slicer_equals_slicing_the_concatenation(data, window_us, overlap_frac, use_real, start_shift):
+def test_time_slicer_equals_slicing_the_concatenation(real_or_random, data, window_us, overlap_frac, start_shift):
+    use_real = real_or_random == "real"
     events = real("ncars")[0] if use_real else synthetic_events(3000, seed=data.draw(st.integers(0, 99)), rate_hz=2e5)
     window_us = max(window_us, 200) if use_real else window_us  # at most ~5,000 windows
     overlap_us = int(window_us * overlap_frac)

@@ -110,12 +110,12 @@ def test_task_on_the_synthetic_recording():
 
 @pytest.mark.parametrize("net", ["spiking_depth_unet", "stereospike"])
 def test_export_gives_the_live_depth_model(tmp_path, net):
-    from evstream.nets.depth.live import load_bundled
+    from evstream.nets.depth.live import CHECKPOINT, load_depth
 
     task = MvsecTask(RECORDING, net=net, scenario="synthetic", time_steps=2, base_channels=4, stages=2)
     model = task.build_model()
     task.export(model, tmp_path / "depth_spiking_unet.pt", metrics={"mean_depth_error@10": 0.5})
-    live, window_us = load_bundled(tmp_path)
+    live, window_us = load_depth(tmp_path / CHECKPOINT)
     assert window_us == 50_000 and (live.d_max, live.alpha) == (40.0, ALPHA)
     assert live.kind == ("cumulative" if net == "spiking_depth_unet" else "histogram")
     assert live.n_time_bins == (2 if net == "spiking_depth_unet" else 1) and live.sensor_size == (346, 260, 2)

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
+import struct
 
 import pytest
 import torch
 import torch.multiprocessing as mp
 from torch import nn
 
-from evstream.train.checkpoint import load
+from evstream.checkpoint import load, state_digest
 import numpy as np
 
 from evstream.train.trainer import TrainConfig, Trainer, accumulation_steps, lr_factor, parameter_groups
@@ -170,3 +172,10 @@ def test_nominal_batch_accumulates_gradients(tmp_path):
     trainer.optimizer.register_step_post_hook(lambda optimizer, args, kwargs: steps.append(1))
     trainer.fit()
     assert len(steps) == 2 * 24 // 4
+
+
+def test_state_digest_by_hand():
+    state = {"w": torch.tensor([1, 2], dtype=torch.int8), "b": torch.tensor(0.5)}
+    expected = hashlib.sha256(b"w:torch.int8:(2,);\x01\x02" + b"b:torch.float32:();" + struct.pack("<f", 0.5))
+    assert state_digest(state) == expected.hexdigest()
+    assert state_digest({"b": state["b"], "w": state["w"]}) != expected.hexdigest()  # order is part of it

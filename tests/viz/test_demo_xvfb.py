@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -32,17 +33,24 @@ def xvfb_display():
 
 
 @pytest.mark.slow
-def test_demo_window_screenshot(xvfb_display, tmp_path):
+def test_demo_window_plays_on_through_its_loop(xvfb_display, tmp_path):
+    """README command 1 in a real X window: screenshots before and after the recording's loop differ
+    (the demo never freezes at its end), and both show events; the run ends with its summary."""
     shot = tmp_path / "demo.png"
     env = {k: v for k, v in os.environ.items() if k != "QT_QPA_PLATFORM"} | {"DISPLAY": xvfb_display}
-    run = subprocess.run([sys.executable, "-m", "evstream.cli", "demo", "--seconds", "1.5", "--screenshot", str(shot)],
-                         env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
-    if "Could not load the Qt platform plugin" in run.stderr:
+    run = subprocess.run([sys.executable, "-m", "evstream.cli", "demo", "--seconds", "3.4", "--screenshot", str(shot),
+                          "--screenshot-at", "1.0,3.2"], env=env, capture_output=True, text=True, timeout=300,
+                         cwd=tmp_path)
+    if "cannot start its window system plugin" in run.stdout:
         pytest.skip("Qt's xcb plugin lacks system libraries (libxcb-icccm4, libxcb-keysyms1, libxcb-cursor0)")
     assert run.returncode == 0, run.stderr
-    assert "screenshot saved" in run.stdout
-    image = cv2.imread(str(shot))[..., ::-1]
-    assert image.shape[0] >= 600 and image.shape[1] >= 1000
-    on = (image[..., 0] > 200) & (image[..., 1] > 150) & (image[..., 2] < 100)  # the warm ON colour
-    off = (image[..., 0] < 100) & (image[..., 2] > 200)  # the cool OFF colour
-    assert on.sum() > 200 and off.sum() > 200
+    assert run.stdout.count("screenshot saved") == 2
+    summary = json.loads(run.stdout.splitlines()[-1])
+    assert summary["ended"] == "3.4 s of event time" and summary["passes"] >= 1  # the 2 s recording looped
+    images = [cv2.imread(str(tmp_path / f"demo_{k}.png"))[..., ::-1] for k in (1, 2)]
+    for image in images:
+        assert image.shape[0] >= 600 and image.shape[1] >= 1000
+        on = (image[..., 0] > 200) & (image[..., 1] > 150) & (image[..., 2] < 100)  # the warm ON colour
+        off = (image[..., 0] < 100) & (image[..., 2] > 200)  # the cool OFF colour
+        assert on.sum() > 200 and off.sum() > 200
+    assert np.abs(images[0].astype(int) - images[1].astype(int)).mean() > 2  # the picture moved on

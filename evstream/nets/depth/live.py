@@ -1,4 +1,4 @@
-"""The bundled depth model for the live loop: ``models/depth_spiking_unet.pt`` rebuilt from its recipe.
+"""Depth models for the live loop (the bundled one is ``models/depth_spiking_unet.pt``), rebuilt from their recipe.
 
 The checkpoint is a dict with ``builder`` (a :data:`~evstream.nets.depth.DEPTH_NETS` name), ``kwargs``
 (its keyword arguments), ``model`` (the state dict), ``representation`` (``kind`` "cumulative" or
@@ -9,19 +9,20 @@ Each call returns an :class:`evstream.outputs.DepthMap`.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
+from evstream.jsonout import plain
 from evstream.nets.depth import DEPTH_NETS
 from evstream.nets.depth.stereospike import IF
 from evstream.ops.depth_repr import to_cumulative_stack, to_stereospike_histogram
 from evstream.outputs import DepthMap
 from evstream.snn.profiler import NEURON_TYPES, SpikeRate
+from evstream import checkpoint
 
-__all__ = ["CHECKPOINT", "LiveDepth", "load_bundled", "save_bundled"]
+__all__ = ["CHECKPOINT", "LiveDepth", "load_depth", "save_depth"]
 
 CHECKPOINT = "depth_spiking_unet.pt"
 
@@ -40,7 +41,7 @@ class LiveDepth:
         fraction of neurons that fired.
 
     Example:
-        >>> depth, window_us = load_bundled("models")  # doctest: +SKIP
+        >>> depth, window_us = load_depth("models/depth_spiking_unet.pt")  # doctest: +SKIP
         >>> depth(events).depth_m.shape
         (260, 346)
     """
@@ -72,23 +73,21 @@ class LiveDepth:
         return DepthMap(depth.astype(np.float32), self.d_max, self.spike_rate.value)
 
 
-def load_bundled(models_dir: os.PathLike | str, device="cpu") -> tuple[LiveDepth, int]:
-    """``(LiveDepth, window_us)`` from ``<models_dir>/depth_spiking_unet.pt``; FileNotFoundError if absent."""
-    path = Path(models_dir) / CHECKPOINT
-    if not path.exists():
-        raise FileNotFoundError(f"no bundled depth checkpoint at {path}")
-    state = torch.load(path, map_location="cpu", weights_only=False)
+def load_depth(path: os.PathLike | str, device="cpu") -> tuple[LiveDepth, int]:
+    """``(LiveDepth, window_us)`` from a :func:`save_depth` file (the bundled one is
+    ``models/depth_spiking_unet.pt``); :class:`~evstream.checkpoint.CheckpointError` naming a bad file."""
+    state = checkpoint.load(path)
     model = DEPTH_NETS[state["builder"]](**state["kwargs"])
-    model.load_state_dict(state["model"])
+    checkpoint.load_model_state(model, state, path)
     live = LiveDepth(model.to(device), state["representation"], state["d_max"], state["alpha"], device)
     return live, live.window_us
 
 
-def save_bundled(path: os.PathLike | str, model: nn.Module, *, builder: str, kwargs: dict, representation: dict,
+def save_depth(path: os.PathLike | str, model: nn.Module, *, builder: str, kwargs: dict, representation: dict,
                  d_max: float, alpha: float, metrics: dict) -> None:
-    """Write a self-describing depth checkpoint (the format :func:`load_bundled` reads)."""
+    """Write a self-describing depth checkpoint (the format :func:`load_depth` reads)."""
     if builder not in DEPTH_NETS:
         raise ValueError(f"unknown depth network {builder!r}; one of {sorted(DEPTH_NETS)}")
     torch.save({"builder": builder, "kwargs": dict(kwargs), "model": model.state_dict(),
                 "representation": dict(representation), "d_max": float(d_max), "alpha": float(alpha),
-                "metrics": dict(metrics)}, path)
+                "metrics": plain(dict(metrics))}, path)

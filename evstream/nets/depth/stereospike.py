@@ -120,5 +120,5 @@ def stereospike(*, in_channels: int = 4, base_channels: int = 32, kernel_size: i
     net = StereoSpike(in_channels=in_channels, channels=tuple(base_channels * 2 ** i for i in range(5)),
                       kernel_size=kernel_size)
     if weights is not None:
-        net.load_state_dict(torch.load(weights, map_location="cpu", weights_only=False)["model"])
+        net.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True)["model"])
     return net

@@ -131,5 +131,5 @@ def spiking_depth_unet(*, in_channels: int = 2, time_steps: int = 5, base_channe
                            channels=tuple(base_channels * 2 ** i for i in range(stages + 1)), blocks=blocks,
                            bottleneck_blocks=bottleneck_blocks, attention=attention)
     if weights is not None:
-        net.load_state_dict(torch.load(weights, map_location="cpu", weights_only=False)["model"])
+        net.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True)["model"])
     return net

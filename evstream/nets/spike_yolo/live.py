@@ -16,11 +16,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from evstream.jsonout import plain
 from evstream.nets.spike_yolo.model import spike_yolo
 from evstream.nets.spike_yolo.nms import non_max_suppression
 from evstream.outputs import Detections
 from evstream.ops.spikeyolo_input import letterbox_geometry, to_spikeyolo_input
 from evstream.snn.profiler import SpikeRate
+from evstream import checkpoint
 
 __all__ = ["DetectionRecipe", "SpikeYOLODetector", "load_detector", "save_detector"]
 
@@ -97,13 +99,13 @@ def save_detector(path: os.PathLike | str, model: nn.Module, *, net_options: dic
     """Write a self-describing SpikeYOLO checkpoint: float32 weights, builder options, recipe, names, metrics."""
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     torch.save({"net": "spike_yolo", "net_options": dict(net_options), "recipe": asdict(recipe), "names": list(names),
-                "metrics": dict(metrics or {}), "model": state}, path)
+                "metrics": plain(dict(metrics or {})), "model": state}, path)
 
 
 def load_detector(path: os.PathLike | str) -> tuple[nn.Module, dict]:
     """``(SpikeYOLO in eval mode, info)`` from a :func:`save_detector` file."""
-    info = torch.load(path, map_location="cpu", weights_only=True)
+    info = checkpoint.load(path)
     model = spike_yolo(**info["net_options"])
-    model.load_state_dict(info["model"])
+    checkpoint.load_model_state(model, info, path)
     info["recipe"]["sensor_size"] = tuple(info["recipe"]["sensor_size"])
     return model.eval(), info

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from evstream.datasets import CIFAR10DVS, DVSGesture, NCaltech101
+from evstream.errors import check_positive
 from evstream.nets import build
 from evstream.nets.live_classifier import WindowRecipe, save_classifier
 from evstream.ops.tasnn import tasnn_clip_starts, to_tasnn_frames
@@ -31,7 +32,6 @@ from evstream.train.metrics import clip_metrics, discard_sweep, profile_summary,
 
 __all__ = ["ClipWindows", "Cifar10DvsTask", "FrameStack", "GestureTask", "NCaltech101Task", "RandomWindow"]
 
-NETS = ("tasnn", "masnn", "ssnn")
 LOSSES = {"tasnn": ("rate_mse",), "masnn": ("rate_mse",), "ssnn": ("early_exit", "ce", "tet", "trt", "tssd")}
 
 
@@ -146,7 +146,8 @@ class _ClassificationTask:
             first early exit.
         loss_options: keyword arguments of the loss (e.g. ``{"tau": 2.0, "lambda_star": 1.0}``).
         tssd_chunks: clips in TSSD's extended run (training windows are ``tssd_chunks * T`` frames).
-        cache_dir: representation cache folder (None: ``<data_dir>/.evstream_cache``).
+        cache_dir: representation cache folder (None: ``<data_dir>/.evstream_cache``, or no cache when
+            ``data_dir`` is read-only).
         net_options: extra keyword arguments of the net builder (e.g. ``{"attention": "TCSA"}``).
     """
 
@@ -154,6 +155,8 @@ class _ClassificationTask:
     family: ClassVar[str]  # suffix of the builder names: f"{net}_{family}"
     defaults: ClassVar[dict]
     pad_to: ClassVar[int | None] = None
+    losses: ClassVar[dict[str, tuple[str, ...]]] = LOSSES  # net -> the losses it trains with (the first by default)
+    test_split: ClassVar[str] = "test"  # what ``evstream eval`` reads without --split
     metric = "top1"
     metric_mode = "max"
 
@@ -161,21 +164,24 @@ class _ClassificationTask:
                  dt_ms: float | None = None, ds: int | None = None, n_clips: int | None = None,
                  loss: str | None = None, loss_options: dict | None = None, tssd_chunks: int = 2,
                  cache_dir: os.PathLike | str | None = None, net_options: dict | None = None):
-        if net not in NETS:
-            raise ValueError(f"unknown net {net!r}; choose one of {NETS}")
+        if net not in self.losses:
+            raise ValueError(f"unknown net {net!r}; choose one of {tuple(self.losses)}")
+        given = {"time_steps": time_steps, "dt_ms": dt_ms, "ds": ds, "n_clips": n_clips}
+        check_positive("task", **given)
+        time_steps, dt_ms, ds, n_clips = (self.defaults[k] if v is None else v for k, v in given.items())
         self.data_dir, self.net = data_dir, net
-        self.time_steps = int(time_steps or self.defaults["time_steps"])
-        self.dt_us = int(round(1000 * (dt_ms or self.defaults["dt_ms"])))
-        self.ds = int(ds or self.defaults["ds"])
-        self.n_clips = int(n_clips or self.defaults["n_clips"])
-        self.loss_name = loss or LOSSES[net][0]
-        if self.loss_name not in LOSSES[net]:
-            raise ValueError(f"loss {self.loss_name!r} does not fit net {net!r}; choose one of {LOSSES[net]}")
+        self.time_steps, self.dt_us = int(time_steps), int(round(1000 * dt_ms))
+        self.ds, self.n_clips = int(ds), int(n_clips)
+        self.loss_name = loss or self.losses[net][0]
+        if self.loss_name not in self.losses[net]:
+            raise ValueError(f"loss {self.loss_name!r} does not fit net {net!r}; choose one of {self.losses[net]}")
         self.loss_options = dict(loss_options or {})
         self.tssd_chunks = int(tssd_chunks)
         if self.tssd_chunks < 2:
             raise ValueError(f"tssd_chunks must be >= 2 (the teacher runs longer than the student), got {tssd_chunks}")
-        self.cache_dir = cache_dir if cache_dir is not None else os.path.join(data_dir, ".evstream_cache")
+        if cache_dir is None and os.access(data_dir, os.W_OK):
+            cache_dir = os.path.join(data_dir, ".evstream_cache")
+        self.cache_dir = cache_dir  # None (read-only dataset folder): every access decodes and bins again
         self.net_options = dict(net_options or {})
         self.representation = FrameStack(tuple(self.dataset_cls.sensor_size), self.dt_us, self.ds,
                                          pad_to=self.pad_to)
@@ -201,12 +207,15 @@ class _ClassificationTask:
 
     def datasets(self):
         """``(train, test)``: cached frame stacks, cut to random T-windows (train) or K clips (test)."""
-        common = {"transform": self.representation, "cache_dir": self.cache_dir}
         train_frames = self.time_steps * (self.tssd_chunks if self.loss_name == "tssd" else 1)
-        train = self.dataset_cls(self.data_dir, "train", sample_transform=RandomWindow(train_frames), **common)
-        test = self.dataset_cls(self.data_dir, "test", sample_transform=ClipWindows(self.time_steps, self.n_clips),
-                                **common)
-        return train, test
+        train = self.dataset_cls(self.data_dir, "train", transform=self.representation, cache_dir=self.cache_dir,
+                                 sample_transform=RandomWindow(train_frames))
+        return train, self.eval_dataset(self.test_split)
+
+    def eval_dataset(self, split: str):
+        """The ``split`` (``train`` or ``test``) as test clips, unaugmented (``evstream eval --split``)."""
+        return self.dataset_cls(self.data_dir, split, transform=self.representation, cache_dir=self.cache_dir,
+                                sample_transform=ClipWindows(self.time_steps, self.n_clips))
 
     def loss(self, model: nn.Module, batch, device: torch.device) -> torch.Tensor:
         """The configured loss on a batch ``(frames [B, T, 2, H, W], labels [B])`` (``[B, chunks*T, ...]`` for TSSD)."""

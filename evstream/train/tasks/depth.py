@@ -14,8 +14,9 @@ import torch
 from torch import nn
 
 from evstream.datasets.mvsec import CumulativeWindow, HistogramWindow, MVSECDepth
+from evstream.errors import check_positive
 from evstream.nets.depth import DEPTH_NETS
-from evstream.nets.depth.live import save_bundled
+from evstream.nets.depth.live import save_depth
 from evstream.train.depth_losses import E2DEPTH_GRAD_WEIGHT, STEREOSPIKE_GRAD_WEIGHT, e2depth_loss, stereospike_loss
 from evstream.train.depth_metrics import ALPHA, evaluate_depth, log_to_depth
 
@@ -59,6 +60,8 @@ class MvsecTask:
                  cache_dir: os.PathLike | str | None = None):
         if net not in DEPTH_NETS:
             raise ValueError(f"unknown depth network {net!r}; one of {sorted(DEPTH_NETS)}")
+        check_positive("task", time_steps=time_steps, window_us=window_us, base_channels=base_channels,
+                       stages=stages)
         self.data_dir, self.net, self.scenario = data_dir, net, scenario
         self.time_steps, self.cameras, self.window_us = int(time_steps), tuple(cameras), int(window_us)
         self.base_channels, self.stages, self.si_lambda = int(base_channels), int(stages), float(si_lambda)
@@ -87,12 +90,12 @@ class MvsecTask:
         return DEPTH_NETS[self.net](**self.net_options())
 
     def export(self, model: nn.Module, path: os.PathLike | str, metrics: dict | None = None) -> None:
-        """Write ``model`` as the live app's depth checkpoint (:func:`save_bundled`) with this task's recipe."""
+        """Write ``model`` as the live app's depth checkpoint (:func:`save_depth`) with this task's recipe."""
         representation = {"kind": "cumulative" if self.net == "spiking_depth_unet" else "histogram",
                           "window_us": self.window_us, "sensor_size": list(MVSECDepth.sensor_size)}
         if self.net == "spiking_depth_unet":
             representation["n_time_bins"] = self.time_steps
-        save_bundled(path, model, builder=self.net, kwargs=self.net_options(), representation=representation,
+        save_depth(path, model, builder=self.net, kwargs=self.net_options(), representation=representation,
                      d_max=self.d_max, alpha=self.alpha, metrics=metrics or {})
 
     def datasets(self) -> tuple[MVSECDepth, MVSECDepth]:

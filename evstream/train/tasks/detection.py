@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from evstream.datasets.gen1 import GEN1_CLASSES, Gen1Detection, collate_gen1
+from evstream.errors import check_positive
 from evstream.nets.spike_yolo import spike_yolo
 from evstream.nets.spike_yolo.live import DetectionRecipe, save_detector
 from evstream.nets.spike_yolo.loss import DetectionLoss
@@ -72,6 +73,7 @@ class Gen1Task:
                  window_us: int = 250_000, imgsz: int = 320, eval_split: str = "val",
                  cache_dir: os.PathLike | str | None = None, conf_threshold: float = 0.001,
                  iou_threshold: float = 0.7, max_det: int = 300):
+        check_positive("task", T=T, D=D, window_us=window_us, imgsz=imgsz, max_det=max_det)
         self.data_dir, self.scale, self.T, self.D = data_dir, scale, int(T), int(D)
         self.window_us, self.imgsz, self.eval_split, self.cache_dir = int(window_us), int(imgsz), eval_split, cache_dir
         self.conf_threshold, self.iou_threshold, self.max_det = conf_threshold, iou_threshold, max_det
