@@ -162,12 +162,10 @@ class DvNetworkSource(EventSource):
         except ValueError as err:
             raise SourceError(f"not a DV stream: {err} at byte {IO_HEADER_LENGTH.size}") from None
         try:
-            stream = event_stream(header.streams, stream_id)
+            self.stream_id, self.sensor_size = event_stream(header.streams, stream_id)
         except ValueError as err:
             raise SourceError(f"the DV stream carries no events to read: {err}") from None
         self.compression = header.compression
-        self.stream_id = stream.id
-        self.sensor_size = (stream.width, stream.height, 2)
         self._stream_ids = {s.id for s in header.streams}
 
     def _run(self) -> None:

@@ -204,10 +204,14 @@ GARBAGE = [
     (encode_io_header("none", -1, b"<dv><node name='outInfo'><node name='0'><attr key='typeIdentifier'>FRME"
                                   b"</attr></node></node></dv>"),
      "the DV stream carries no events to read: no event stream (streams 0: FRME)"),
+    (encode_io_header("none", -1, info_node((70000, 48, 2), "none", "test")),
+     "the DV stream carries no events to read: info node: sizeX of stream 0 '70000' is not a sensor size "
+     "(a whole number in 1..65535)"),
 ]
 
 
-@pytest.mark.parametrize("data, message", GARBAGE, ids=["http", "aedat4-file", "bad-flatbuffer", "cut", "frames"])
+@pytest.mark.parametrize("data, message", GARBAGE,
+                         ids=["http", "aedat4-file", "bad-flatbuffer", "cut", "frames", "huge-sizeX"])
 def test_garbage_header_names_the_problem(data, message):
     message = message or "no data for 0.5 s (the DV header stopped half-way)"
     with serve(data) as port:
@@ -266,6 +270,21 @@ def test_corrupt_compressed_packet():
     assert len(events) == 0
     assert str(error).startswith(f"dvnet:127.0.0.1:{port}: corrupt packet: lz4 decompression failed")
     assert str(error).endswith(f"at byte {len(header('lz4'))}")
+
+
+def test_lz4_bomb_from_a_server_is_an_error_at_its_bound():
+    """A packet of 32 KiB inflating to 8 MiB of zeros (no size in its frame header): the client stops
+    at the codec's bound (64x + 64 KiB) instead of inflating it all."""
+    compress = lz4.frame.LZ4FrameCompressor()
+    bomb = compress.begin() + compress.compress(bytes(8 << 20)) + compress.flush()
+    limit = 64 * len(bomb) + (64 << 10)
+    assert limit < 8 << 20
+    with serve(header("lz4"), PACKET_HEADER.pack(0, len(bomb)) + bomb) as port:
+        with DvNetworkSource("127.0.0.1", port, timeout_s=5.0) as source:
+            events, error = receive(source)
+    assert len(events) == 0
+    assert str(error) == (f"dvnet:127.0.0.1:{port}: corrupt packet: lz4 frame inflates beyond the {limit}-byte "
+                          f"bound at byte {len(header('lz4'))}")
 
 
 def test_packets_of_other_streams_are_skipped():
