@@ -132,7 +132,7 @@ def test_info_prints_what_the_reader_inferred(capsys, shared):
     out, err = capsys.readouterr()
     assert "\n  sensor      128 x 128\n" in out
     assert out.splitlines()[-1] == f"  note        {note}"
-    assert err == f"evstream info: warning: {DVS128}: {note} (pass chip= to choose)\n"
+    assert err == f"evstream info: warning: {DVS128}: {note} (choose with chip=, or --chip on the command line)\n"
     assert main(["info", str(DVS128), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["notes"] == [note]
     assert main(["info", str(DVS128), "--chip", "DVS128"]) == 0  # named, not inferred: no note, no warning

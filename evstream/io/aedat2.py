@@ -278,7 +278,7 @@ class Aedat2Reader(EventReader):
         if self.chip is None:
             self.chip, why = infer_chip(self)
             self.notes.append(f"chip {self.chip} inferred: the header has no '# AEChip:' line and {why}")
-            warnings.warn(ChipInferredWarning(f"{self.path}: {self.notes[-1]} (pass chip= to choose)"), stacklevel=4)
+            warnings.warn(ChipInferredWarning(f"{self.path}: {self.notes[-1]} (choose with chip=, or --chip on the command line)"), stacklevel=4)
         family, (width, height) = chip_sensor(self.chip, self.path)
         self._davis = family == "davis"
         self.sensor_size = (width, height, 2)
