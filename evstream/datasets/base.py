@@ -12,7 +12,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from evstream.datasets.cache import RepresentationCache, cache_key
+from evstream.datasets.cache import open_cache
 from evstream.events import concat_events
 from evstream.io import open_events
 from evstream.io.convert import iter_range
@@ -35,7 +35,8 @@ class EventClassificationDataset(torch.utils.data.Dataset, ABC):
         root: the dataset folder, in the layout the subclass documents.
         split: ``"train"`` or ``"test"``.
         transform: events -> array (e.g. a TA-SNN frame stack); its result is cached when
-            ``cache_dir`` is set, so it must be deterministic.
+            ``cache_dir`` is set, so it must be deterministic, and its ``repr`` must name its
+            parameters (a frozen dataclass; a plain function is not cached).
         sample_transform: applied after the cache on every access (random crops, augmentation).
         cache_dir: folder for the representation cache.
     """
@@ -57,13 +58,18 @@ class EventClassificationDataset(torch.utils.data.Dataset, ABC):
             raise FileNotFoundError(f"{type(self).__name__}: no {split} samples under {self.root}; "
                                     f"expected:\n{self.layout}")
         self._cache = None
-        if cache_dir is not None and transform is not None:
-            key = cache_key(type(self).__name__, str(self.root.resolve()), split, *self._cache_parts(), transform)
-            self._cache = RepresentationCache(cache_dir, key)
+        if transform is not None:
+            samples = tuple((os.fspath(s.path), s.label, s.start_us, s.end_us) for s in self.samples)
+            self._cache = open_cache(cache_dir, type(self).__name__, transform, files=self._source_files(),
+                                     parts=(str(self.root.resolve()), split, samples, *self._cache_parts()))
 
     @abstractmethod
     def _find_samples(self) -> list[Sample]:
         """The samples of ``self.split`` under ``self.root``, in a deterministic order."""
+
+    def _source_files(self) -> list[Path]:
+        """Every file the split's samples come from (part of the cache key); the sample files by default."""
+        return [s.path for s in self.samples]
 
     def _reader_options(self) -> dict:
         return {}

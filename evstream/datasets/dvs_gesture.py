@@ -52,3 +52,8 @@ class DVSGesture(EventClassificationDataset):
                                         f"is missing; expected:\n{self.layout}")
             samples += [Sample(trial, cls, start, end) for cls, start, end in read_labels(labels)]
         return samples
+
+    def _source_files(self):
+        trials = sorted({s.path for s in self.samples})
+        return [self.root / f"trials_to_{self.split}.txt", *trials,
+                *(t.with_name(t.stem + "_labels.csv") for t in trials)]

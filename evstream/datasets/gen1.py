@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from evstream.datasets.cache import RepresentationCache, cache_key
+from evstream.datasets.cache import open_cache
 from evstream.events import concat_events
 from evstream.io import open_events
 from evstream.io.convert import iter_range
@@ -121,11 +121,11 @@ class Gen1Detection(torch.utils.data.Dataset):
                     self.samples.append(Gen1Sample(td, int(t), rows))
         if not self.samples:
             raise FileNotFoundError(f"Gen1Detection: no {split} samples under {self.root}; expected:\n{LAYOUT}")
-        self._cache = None
-        if cache_dir is not None:
-            key = cache_key(type(self).__name__, str(self.root.resolve()), split, self.n_time_bins, self.window_us,
-                            self.imgsz)
-            self._cache = RepresentationCache(cache_dir, key)
+        files = [p for td in self.recordings for p in (td, td.with_name(td.name[:-len("_td.dat")] + "_bbox.npy"))]
+        samples = tuple((s.td_path.name, s.label_time) for s in self.samples)
+        self._cache = open_cache(cache_dir, type(self).__name__, None, files=files,
+                                 parts=(str(self.root.resolve()), split, self.n_time_bins, self.window_us, self.imgsz,
+                                        samples))
 
     def ground_truth(self, td_path: Path) -> np.ndarray:
         """All boxes of a recording (toolbox field names), for the Prophesee protocol."""

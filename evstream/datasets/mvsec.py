@@ -28,7 +28,7 @@ import h5py
 import numpy as np
 import torch
 
-from evstream.datasets.cache import RepresentationCache, cache_key
+from evstream.datasets.cache import open_cache
 from evstream.events import concat_events
 from evstream.io import open_events
 from evstream.io.convert import iter_range
@@ -164,10 +164,12 @@ class MVSECDepth(torch.utils.data.Dataset):
         if not self.samples:
             raise FileNotFoundError(f"MVSECDepth: no {split} depth maps with events under {self.root}")
         self._cache = None
-        if cache_dir is not None and transform is not None:
-            key = cache_key("MVSECDepth", str(self.root.resolve()), split, scenario, self.cameras, self.window_us,
-                            transform)
-            self._cache = RepresentationCache(cache_dir, key)
+        if transform is not None:
+            files = [p for s in self.samples for p in (s.data_path, s.gt_path)]
+            samples = tuple((s.data_path.name, s.index, s.start_us, s.end_us) for s in self.samples)
+            self._cache = open_cache(cache_dir, "MVSECDepth", transform, files=files,
+                                     parts=(str(self.root.resolve()), split, scenario, self.cameras, self.window_us,
+                                            samples))
 
     # --- discovery ---------------------------------------------------------------------------
     def _find(self, name: str) -> tuple[Path, Path]:

@@ -85,7 +85,7 @@ def _resumed_settings(defaults: dict, explicit: dict) -> dict:
     differ = {key: value for key, value in explicit.items() if key in saved and saved[key] != value}
     kept = [f"{key} {saved[key]!r} (not {value!r})" for key, value in differ.items() if key in OPTIMISER_SETTINGS]
     changed = [f"{key} {saved[key]!r} -> {value!r}" for key, value in differ.items() if key not in OPTIMISER_SETTINGS]
-    print(f"evstream train: resuming {path} after epoch {state['epoch'] + 1} with its saved train settings"
+    print(f"evstream train: resuming {path} after epoch {state['epoch']} with its saved train settings"
           + (f"; changed by this command: {', '.join(changed)}" if changed else "")
           + (f"; kept, as the saved optimiser state holds them (start a new run to change them): {', '.join(kept)}"
              if kept else ""), file=sys.stderr)
@@ -162,7 +162,7 @@ def _eval(args) -> int:
     loader = torch.utils.data.DataLoader(test_set, batch_size=train.batch_size,
                                          collate_fn=getattr(task, "collate", None))
     with torch.no_grad():
-        metrics = task.evaluate(model, loader, torch.device(train.device))
+        metrics = task.evaluate(model, loader, torch.device(train.device), progress=train.progress)
     print(to_json(metrics))
     if args.export:
         with atomic_output(args.export) as tmp:

@@ -43,13 +43,14 @@ def barrier(world: World) -> None:
         dist.barrier()
 
 
-def share_from_main(world: World, value):
-    """The main process's ``value`` on every process (e.g. the validation metric a scheduler steps on)."""
+def mean_over_ranks(world: World, value: float, device: torch.device) -> float:
+    """The mean of each process's ``value`` on every process (e.g. the training loss a scheduler steps
+    on, so that every rank takes the same step); ``device`` is where the collective runs (CUDA for nccl)."""
     if world.size == 1:
         return value
-    box = [value]
-    dist.broadcast_object_list(box, src=0)
-    return box[0]
+    total = torch.tensor(float(value), dtype=torch.float64, device=device)
+    dist.all_reduce(total)
+    return float(total) / world.size
 
 
 class GlobalBatchSampler(torch.utils.data.Sampler):

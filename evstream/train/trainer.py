@@ -1,16 +1,34 @@
 """One trainer for every task: epochs, checkpoints, resume, best model, logs, DDP.
 
 A task supplies the model, the datasets, the loss and the evaluation (:class:`Task`); the
-trainer owns the loop. Every epoch ends with an atomic ``last.pt`` (and ``best.pt`` when the
-task's metric improves); ``resume=True`` restarts from ``last.pt``, and because the data order
-and the random state of each epoch derive from (seed, epoch), a resumed run reproduces the
-weights of an uninterrupted one.
+trainer owns the loop. Before the first epoch it prints a summary (task, samples, net and its
+parameters, device, output folder, epochs, batch) and refuses a batch larger than the training
+set (an epoch of zero steps). Every epoch ends with an atomic ``last.pt``; ``resume=True``
+restarts from it, and because the data order and the random state of each epoch derive from
+(seed, epoch), a resumed run reproduces the weights of an uninterrupted one.
+
+Epochs are numbered from 1 wherever they are shown: the progress bar (``epoch 1/10``), the
+``epoch`` column of ``log.csv`` and of the history rows (the JSON ``evstream train`` prints),
+TensorBoard's step, and the ``epoch`` field of a checkpoint, which is the number of epochs done
+(``resume`` continues with the next one). Internally, :func:`lr_factor`, :func:`yolo_warmup` and
+the ``on_step`` hook take the 0-based epoch index (the logged number minus 1).
+
+Nothing that steers training reads test data:
+
+* the ``plateau`` schedule steps on the epoch's mean training loss (mode "min"), as the official
+  TA-SNN and MA-SNN code (``scheduler.step(train_loss)`` in their ``process.py``);
+* ``best.pt`` is chosen on the task's metric only when the split it evaluates is a validation
+  split (``task.eval_split == "val"``); a task evaluating its test split (DVS128 Gesture,
+  CIFAR10-DVS, N-Caltech101 and MVSEC have no validation split) has its test metrics logged
+  every epoch, but no ``best.pt``: the model is ``last.pt``, and the start-up summary says so.
 """
 
 from __future__ import annotations
 
+import bisect
 import csv
 import math
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -24,15 +42,15 @@ from tqdm import tqdm
 from evstream.errors import UserError, check_positive
 from evstream.jsonout import plain
 from evstream import checkpoint
-from evstream.train.distributed import GlobalBatchSampler, World, barrier, init_world, share_from_main
+from evstream.train.distributed import GlobalBatchSampler, World, barrier, init_world, mean_over_ranks
 
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
-SCHEDULES = ("cosine", "linear", "constant", "plateau")
+SCHEDULES = ("cosine", "linear", "constant", "plateau", "multistep")
 
 OPTIMISER_SETTINGS = ("optimizer", "lr", "momentum", "weight_decay", "schedule", "plateau_factor", "plateau_patience",
                       "lrf", "warmup_epochs", "warmup_style", "warmup_momentum", "warmup_bias_lr", "nominal_batch",
-                      "decay_norm_and_bias")
+                      "decay_norm_and_bias", "milestones", "gamma")
 """Settings baked into the optimiser and scheduler state of ``last.pt``: a resumed run keeps the saved ones."""
 
 
@@ -46,9 +64,12 @@ class TrainConfig:
     optimizer: str = "adam"  # adam | adamw | sgd
     momentum: float = 0.9
     weight_decay: float = 0.0
-    schedule: str = "cosine"  # cosine | linear | constant | plateau (ReduceLROnPlateau on the task metric)
+    schedule: str = "cosine"  # cosine | linear | constant | plateau (ReduceLROnPlateau on the mean training loss)
+    # | multistep (torch's MultiStepLR: lr x gamma after each milestone epoch)
     plateau_factor: float = 0.1
     plateau_patience: int = 5
+    milestones: tuple[int, ...] = ()  # multistep: epochs (counted from 1) after which the lr is multiplied by gamma
+    gamma: float = 0.1
     lrf: float = 0.0  # final lr = lr * lrf
     warmup_epochs: int = 0
     warmup_style: str = "epoch"  # epoch: lr ramps epoch by epoch | yolo: Ultralytics' per-iteration warm-up
@@ -61,13 +82,17 @@ class TrainConfig:
     device: str = "cpu"
     num_workers: int = 0
     out_dir: str = "runs/default"
-    progress: bool = True
+    progress: bool = True  # tqdm bars over the training and the evaluation batches (main process)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
         """Reject settings that would train wrongly or not at all (types are checked by the config loader)."""
         check_positive("train", epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
-                       plateau_factor=self.plateau_factor)
+                       plateau_factor=self.plateau_factor, gamma=self.gamma)
+        self.milestones = tuple(self.milestones)
+        if (any(not isinstance(m, int) or m < 1 for m in self.milestones)
+                or list(self.milestones) != sorted(set(self.milestones))):
+            raise UserError(f"train.milestones must be increasing epochs >= 1, got {list(self.milestones)}")
         for name in ("momentum", "weight_decay", "plateau_patience", "lrf", "warmup_epochs", "warmup_momentum",
                      "warmup_bias_lr", "nominal_batch", "grad_clip", "num_workers"):
             if getattr(self, name) < 0:
@@ -82,10 +107,17 @@ class TrainConfig:
 
 
 class Task(Protocol):
-    """What the trainer needs from a task (gesture, detection, depth...)."""
+    """What the trainer needs from a task (gesture, detection, depth...).
 
-    metric: str  # the key of evaluate()'s result that selects the best model
+    ``datasets()`` returns ``(train, eval)``; ``eval_split`` names the second: ``"val"`` lets the
+    trainer select ``best.pt`` on ``metric``; any other value (``"test"``) only reports it. A
+    task without ``eval_split`` is treated as evaluating its test split. ``net_name`` (optional)
+    names the net in the start-up summary (default: the model's class).
+    """
+
+    metric: str  # the key of evaluate()'s result that selects the best model (on a validation split)
     metric_mode: str  # "max" or "min"
+    eval_split: str  # "val" or "test": which split datasets()[1] is
 
     def build_model(self) -> nn.Module: ...
 
@@ -93,7 +125,8 @@ class Task(Protocol):
 
     def loss(self, model: nn.Module, batch, device: torch.device) -> torch.Tensor: ...
 
-    def evaluate(self, model: nn.Module, loader, device: torch.device) -> dict[str, float]: ...
+    def evaluate(self, model: nn.Module, loader, device: torch.device, *, progress: bool = True
+                 ) -> dict[str, float]: ...
 
 
 def accumulation_steps(config: TrainConfig) -> int:
@@ -140,7 +173,8 @@ def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimi
 
 
 def lr_factor(epoch: int, config: TrainConfig) -> float:
-    """Learning-rate multiplier of an epoch: cosine/linear decay to ``lrf``.
+    """Learning-rate multiplier of an epoch: cosine/linear decay to ``lrf``, or multistep (``gamma`` to the
+    number of milestones <= ``epoch``, as torch's ``MultiStepLR``).
 
     The ``epoch`` warm-up ramps the first ``warmup_epochs`` linearly and decays over the rest; the
     ``yolo`` warm-up happens per iteration (:func:`yolo_warmup`) over a decay spanning every epoch.
@@ -155,7 +189,9 @@ def lr_factor(epoch: int, config: TrainConfig) -> float:
         return 1 - (1 - config.lrf) * progress
     if config.schedule == "constant":
         return 1.0
-    raise ValueError(f"unknown schedule {config.schedule!r} (cosine, linear, constant)")
+    if config.schedule == "multistep":
+        return config.gamma ** bisect.bisect_right(config.milestones, epoch)
+    raise ValueError(f"unknown schedule {config.schedule!r} (cosine, linear, constant, multistep)")
 
 
 def yolo_warmup(optimizer: torch.optim.Optimizer, iteration: int, warmup_iterations: int, epoch: int,
@@ -177,7 +213,8 @@ def yolo_warmup(optimizer: torch.optim.Optimizer, iteration: int, warmup_iterati
 
 
 class Trainer:
-    """Train a task's model with a config; ``on_step(epoch, step)`` is a hook for tests and tools."""
+    """Train a task's model with a config; ``on_step(epoch, step)`` is a hook for tests and tools
+    (0-based epoch index and step, called before each batch)."""
 
     def __init__(self, task: Task, config: TrainConfig, *, collate_fn: Callable | None = None,
                  on_step: Callable[[int, int], None] | None = None):
@@ -190,19 +227,21 @@ class Trainer:
         self.train_set, self.val_set = task.datasets()
         self.collate_fn = collate_fn
         self.optimizer = build_optimizer(self.model, config)
-        if config.schedule == "plateau":  # TA-SNN: x0.1 after 5 epochs without improvement
+        if config.schedule == "plateau":  # TA-SNN: x0.1 after 5 epochs without a lower training loss
             self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-                self.optimizer, mode=task.metric_mode, factor=config.plateau_factor, patience=config.plateau_patience)
+                self.optimizer, mode="min", factor=config.plateau_factor, patience=config.plateau_patience)
         else:
             self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda e: lr_factor(e, config))
         self.ddp_model = (nn.parallel.DistributedDataParallel(self.model) if self.world.size > 1 else self.model)
-        self.start_epoch = 0
+        self.selects_best = getattr(task, "eval_split", "test") == "val"
+        self.start_epoch = 0  # index of the next epoch (= epochs done)
         self.best: float | None = None
         self.history: list[dict[str, float]] = []
 
     # --- checkpoints -----------------------------------------------------------------------
-    def _state(self, epoch: int) -> dict:
-        return {"epoch": epoch, "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+    def _state(self, epochs_done: int) -> dict:
+        """A checkpoint after ``epochs_done`` epochs (its ``epoch`` field, 1-based like the logs)."""
+        return {"epoch": epochs_done, "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(), "best": self.best, "history": self.history,
                 "config": asdict(self.config)}
 
@@ -227,8 +266,39 @@ class Trainer:
             self.scheduler.load_state_dict(state["scheduler"])
         except (ValueError, KeyError, TypeError) as err:
             raise checkpoint.CheckpointError(path, f"its optimiser state does not fit this run's ({err})") from None
-        self.start_epoch, self.best, self.history = state["epoch"] + 1, state["best"], state["history"]
+        self.start_epoch, self.best, self.history = state["epoch"], state["best"], state["history"]
         return True
+
+    # --- start-up ----------------------------------------------------------------------------
+    def check_batch(self) -> None:
+        """Refuse a batch larger than the training set: every epoch would train zero steps."""
+        samples, batch = len(self.train_set), self.config.batch_size
+        if samples < batch:
+            raise ValueError(f"batch size {batch} is larger than the training set ({samples} samples): "
+                             f"lower --batch-size to at most {samples}")
+
+    def summary(self, steps_per_epoch: int) -> str:
+        """The start-up block: task, samples, net, parameters, device, output, epochs, batch, schedule."""
+        config, task = self.config, self.task
+        net = getattr(task, "net_name", type(self.model).__name__)
+        parameters = sum(p.numel() for p in self.model.parameters())
+        split = getattr(task, "eval_split", "test")
+        selection = (f"best.pt on {task.metric}, {task.metric_mode}" if self.selects_best
+                     else "metrics reported, no best.pt: the model is last.pt")
+        processes = f", {self.world.size} processes (DDP)" if self.world.size > 1 else ""
+        resumed = f", resuming after epoch {self.start_epoch}" if self.start_epoch else ""
+        steps = f"{steps_per_epoch} step{'s' if steps_per_epoch != 1 else ''} per epoch"
+        schedule = {"plateau": "plateau on the mean training loss",
+                    "multistep": f"x{config.gamma:g} after epochs {', '.join(map(str, config.milestones))}"
+                    }.get(config.schedule, config.schedule)
+        return "\n".join([
+            f"training {type(task).__name__}",
+            f"  samples   train {len(self.train_set)}, {split} {len(self.val_set)} ({selection})",
+            f"  net       {net}, {parameters:,} parameters",
+            f"  device    {self.device}{processes}",
+            f"  output    {self.out_dir}",
+            f"  epochs    {config.epochs}{resumed}; batch {config.batch_size}, {steps}",
+            f"  optimiser {config.optimizer} lr {config.lr:g}, schedule {schedule}"])
 
     # --- loop ------------------------------------------------------------------------------
     def _loader(self, dataset, sampler=None, batch_size=1):
@@ -239,7 +309,12 @@ class Trainer:
                                            collate_fn=self.collate_fn)
 
     def fit(self, resume: bool = False) -> list[dict[str, float]]:
-        """Train from epoch 0 (or from ``last.pt`` with ``resume``); returns the per-epoch log rows."""
+        """Train from the first epoch (or after ``last.pt``'s with ``resume``); returns the per-epoch log rows.
+
+        Raises:
+            ValueError: the batch is larger than the training set (before anything is trained or written).
+        """
+        self.check_batch()
         if resume:
             self.resume()
         self.optimizer.zero_grad(set_to_none=True)
@@ -247,25 +322,26 @@ class Trainer:
         sampler = GlobalBatchSampler(len(self.train_set), config.batch_size, seed=config.seed, world=self.world)
         train_loader = self._loader(self.train_set, sampler)
         val_loader = self._loader(self.val_set, batch_size=config.batch_size)
+        if self.world.is_main:
+            print(self.summary(len(sampler)), file=sys.stderr, flush=True)
         for epoch in range(self.start_epoch, config.epochs):
             sampler.set_epoch(epoch)
             torch.manual_seed(config.seed * 100_003 + epoch)  # dropout & co.: a function of (seed, epoch)
             start = time.perf_counter()
-            train_loss = self._train_epoch(epoch, train_loader)
-            if config.schedule != "plateau":
+            train_loss = mean_over_ranks(self.world, self._train_epoch(epoch, train_loader), self.device)
+            row = {"epoch": epoch + 1, "train_loss": train_loss, "lr": self.optimizer.param_groups[0]["lr"],
+                   "seconds": time.perf_counter() - start}  # lr: the one this epoch ended with
+            if config.schedule == "plateau":
+                self.scheduler.step(train_loss)
+            else:
                 self.scheduler.step()
-            row = {"epoch": epoch, "train_loss": train_loss, "lr": self.optimizer.param_groups[0]["lr"],
-                   "seconds": time.perf_counter() - start}
             if self.world.is_main:
                 self.model.eval()
                 with torch.no_grad():
-                    row.update(self.task.evaluate(self.model, val_loader, self.device))
-            metric = share_from_main(self.world, row.get(self.task.metric))
-            if config.schedule == "plateau" and metric is not None:
-                self.scheduler.step(metric)
-            if self.world.is_main:
+                    row.update(self.task.evaluate(self.model, val_loader, self.device,
+                                                  progress=config.progress))
                 self._log(row)
-                self._checkpoint(epoch, row)
+                self._checkpoint(epoch + 1, row)
             barrier(self.world)
         return self.history
 
@@ -301,13 +377,14 @@ class Trainer:
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
 
-    def _checkpoint(self, epoch: int, row: dict) -> None:
-        value = row.get(self.task.metric)
+    def _checkpoint(self, epochs_done: int, row: dict) -> None:
+        """``last.pt``, and ``best.pt`` when the metric improved on a validation split."""
+        value = row.get(self.task.metric) if self.selects_best else None
         improved = value is not None and (self.best is None or (value > self.best if self.task.metric_mode == "max"
                                                                  else value < self.best))
         if improved:
             self.best = plain(value)
-        state = self._state(epoch)
+        state = self._state(epochs_done)
         checkpoint.save_atomic(state, self.out_dir / "last.pt")
         if improved:
             checkpoint.save_atomic(state, self.out_dir / "best.pt")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -36,14 +37,21 @@ def test_dvs_gesture_samples_labels_and_windows(gesture_root):
         np.testing.assert_array_equal(events, expected[first:first + count])
 
 
-def test_dvs_gesture_cache_and_transform(gesture_root, tmp_path):
-    def transform(events):
-        return np.bincount(events["p"], minlength=2)
+@dataclass(frozen=True)
+class PolarityCounts:
+    """Events per polarity: a transform whose repr names its parameters, so it is cached."""
 
-    data = DVSGesture(gesture_root, "test", transform=transform, cache_dir=tmp_path / "cache")
+    minlength: int = 2
+
+    def __call__(self, events):
+        return np.bincount(events["p"], minlength=self.minlength)
+
+
+def test_dvs_gesture_cache_and_transform(gesture_root, tmp_path):
+    data = DVSGesture(gesture_root, "test", transform=PolarityCounts(), cache_dir=tmp_path / "cache")
     first = data[1][0]
     assert first.sum() == WINDOW_COUNTS[1]
-    assert len(list((tmp_path / "cache").rglob("*.npz"))) == 1
+    assert len(list((tmp_path / "cache").rglob("*.npy"))) == 1
     np.testing.assert_array_equal(data[1][0], first)
 
 

@@ -82,7 +82,7 @@ def test_cache_serves_identical_frames(tmp_path):
     root = _fixture_tree(tmp_path / "data")
     cached = Gen1Detection(root, "train", cache_dir=tmp_path / "cache")
     first = cached[0][0]
-    assert len(list((tmp_path / "cache").rglob("*.npz"))) == 1
+    assert len(list((tmp_path / "cache").rglob("*.npy"))) == 1
     np.testing.assert_array_equal(cached[0][0], first)
     np.testing.assert_array_equal(Gen1Detection(root, "train")[0][0], first)
     other = Gen1Detection(root, "train", n_time_bins=4, cache_dir=tmp_path / "cache")

@@ -81,7 +81,7 @@ def test_cache_returns_the_same_arrays(shared, tmp_path):
     _link_vector(shared, root)
     ds = MVSECDepth(root, "train", scenario="synthetic", transform=CumulativeWindow(3), cache_dir=tmp_path / "c")
     first = ds[0][0]
-    assert len(list((tmp_path / "c").rglob("*.npz"))) == 1
+    assert len(list((tmp_path / "c").rglob("*.npy"))) == 1
     np.testing.assert_array_equal(ds[0][0], first)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
@@ -102,12 +103,17 @@ def test_first_saccade_boundary_by_hand(tree):
     assert stabilized[["x", "y", "t"]].tolist() == [(4, 2, 0), (2, 0, 100_000), (30, 1, 105_000), (4, 2, 105_001)]
 
 
-def test_options_are_part_of_the_cache_key(tree, tmp_path):
-    root, _ = tree
+@dataclass(frozen=True)
+class Count:
+    """A transform with stable parameters (none), so its results are cached."""
 
-    def count(events):
+    def __call__(self, events):
         return np.array([len(events)])
 
+
+def test_options_are_part_of_the_cache_key(tree, tmp_path):
+    root, _ = tree
+    count = Count()
     whole = NMNIST(root, "test", transform=count, cache_dir=tmp_path / "cache")
     first = NMNIST(root, "test", transform=count, cache_dir=tmp_path / "cache", first_saccade_only=True)
     assert int(whole[4][0][0]) == 7 and int(first[4][0][0]) == 2

@@ -132,6 +132,7 @@ def test_trainer_checkpoints_load_with_weights_only(tmp_path, umask_022):
 
     class Tiny:
         metric, metric_mode = "score", "max"
+        eval_split = "val"  # best.pt is chosen on a validation split only
 
         def build_model(self):
             return _net()
@@ -144,7 +145,7 @@ def test_trainer_checkpoints_load_with_weights_only(tmp_path, umask_022):
             x, y = batch
             return ((model(x) - y) ** 2).mean()
 
-        def evaluate(self, model, loader, device):
+        def evaluate(self, model, loader, device, *, progress=True):
             return {"score": np.float64(0.5), "count": np.int64(8), "undefined": np.float32("nan")}
 
     config = TrainConfig(epochs=1, batch_size=4, out_dir=str(tmp_path), progress=False)

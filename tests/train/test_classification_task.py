@@ -12,7 +12,9 @@ from evstream.nets.live_classifier import LiveClassifier, WindowRecipe
 from evstream.sim.gesture import write_gesture_dataset
 from evstream.train.losses import trt_loss, tssd_loss
 from evstream.train.metrics import accuracy, clip_metrics
-from evstream.train.tasks.classification import ClipWindows, FrameStack, GestureTask, NCaltech101Task, RandomWindow
+from evstream.ops.tasnn import to_tasnn_frames
+from evstream.train.tasks.classification import (FRAME_CHUNK, ClipWindows, FrameStack, GestureTask, NCaltech101Task,
+                                                 RandomWindow)
 from evstream.train.trainer import TrainConfig, Trainer
 
 
@@ -44,13 +46,24 @@ def test_frame_stack_windows_and_clips():
     padded = FrameStack((240, 180, 2), dt_us=1000, ds=2, pad_to=128)(ev)
     assert padded.shape == (9, 2, 128, 128) and padded[0, 1, 19, 4] == 1  # (128-90)//2 = 19, (128-120)//2 = 4
 
+    # a long sample is binned in chunks of FRAME_CHUNK frames: the same counts as one call for the whole stack
+    rng = np.random.default_rng(0)
+    long = np.zeros(5000, EVENT_DTYPE)
+    long["x"], long["y"], long["p"] = rng.integers(0, 128, 5000), rng.integers(0, 128, 5000), rng.integers(0, 2, 5000)
+    long["t"] = np.sort(rng.integers(0, 150_000, 5000))
+    n = int(long["t"][-1] - long["t"][0]) // 1000 + 1
+    assert n > 2 * FRAME_CHUNK
+    whole = to_tasnn_frames(long, (128, 128, 2), n, 1000, 4).astype(np.uint16)
+    np.testing.assert_array_equal(FrameStack((128, 128, 2), dt_us=1000, ds=4)(long), whole)
+    np.testing.assert_array_equal(FrameStack((128, 128, 2), dt_us=1000, ds=4, max_frames=100)(long), whole[:100])
+
     frames = np.arange(9, dtype=np.uint16).reshape(9, 1, 1, 1) * np.ones((1, 2, 1, 1), np.uint16)
     crop = RandomWindow(4, torch.Generator().manual_seed(0))(frames)
     start = int(crop[0, 0, 0, 0])
     assert crop.dtype == torch.float32 and crop[:, 0, 0, 0].tolist() == [start, start + 1, start + 2, start + 3]
     assert RandomWindow(12)(frames)[9:].sum() == 0  # short stacks are zero-padded at the end
     clips = ClipWindows(4, 3)(frames)  # clips over 9 frames: overlap (12 - 9) // 3 = 1, starts 0, 3, 5
-    assert clips.shape == (3, 4, 2, 1, 1) and clips[:, 0, 0, 0, 0].tolist() == [0, 3, 5]
+    assert clips.shape == (3, 4, 2, 1, 1) and clips.dtype == torch.uint16 and clips[:, 0, 0, 0, 0].tolist() == [0, 3, 5]
 
 
 def test_gesture_task_datasets_and_cache(gesture_root):
@@ -62,7 +75,7 @@ def test_gesture_task_datasets_and_cache(gesture_root):
     assert x.shape == (4, 2, 16, 16) and y == 3 and float(x.sum()) > 0
     clips, _ = test[0]
     assert clips.shape == (2, 4, 2, 16, 16)
-    assert len(list((gesture_root / "cache").rglob("*.npz"))) == 2
+    assert len(list((gesture_root / "cache").rglob("*.npy"))) == 2
     assert task.build_model().time_steps == 4
 
 
@@ -95,7 +108,8 @@ def test_short_training_lowers_the_loss(gesture_root, tmp_path):
         after = float(task.loss(trainer.model, batch, torch.device("cpu")))
     assert after < 0.75 * before
     assert history[-1]["train_loss"] < history[0]["train_loss"]
-    assert {"top1", "top1_clip", "vote"} <= set(history[-1]) and (tmp_path / "run" / "best.pt").exists()
+    assert {"top1", "top1_clip", "vote"} <= set(history[-1]) and (tmp_path / "run" / "last.pt").exists()
+    assert not (tmp_path / "run" / "best.pt").exists()  # gesture has no validation split: nothing chosen on test
 
 
 @pytest.mark.parametrize("loss", ["early_exit", "ce", "tet", "trt", "tssd"])
@@ -162,13 +176,20 @@ def test_export_gives_a_live_classifier(gesture_root, tmp_path):
     assert clf(events).probabilities.shape == (11,)
 
 
-def test_evaluate_discard_sweep_and_spike_stats(gesture_root):
+def test_evaluate_discard_sweep_and_spike_stats(gesture_root, capsys):
     task = small_task(gesture_root)
     _, test = task.datasets()
     loader = torch.utils.data.DataLoader(test, batch_size=6)
     model = task.build_model()
-    result = task.evaluate(model, loader, torch.device("cpu"))
+    capsys.readouterr()
+    result = task.evaluate(model, loader, torch.device("cpu"), progress=False)
+    assert capsys.readouterr().err == ""
     assert set(result) == {"top1", "top1_clip", "vote", "firing_rate", "energy_uj", "ann_energy_uj"}
+    # 12 clips per loader batch, 3 forward passes of at most 5; one clip at a time gives the same numbers
+    chunked = small_task(gesture_root, eval_clips=5).evaluate(model, loader, torch.device("cpu"))
+    assert "eval" in capsys.readouterr().err  # the progress bar
+    single = small_task(gesture_root, eval_clips=1).evaluate(model, loader, torch.device("cpu"), progress=False)
+    assert chunked == pytest.approx(result) and single == pytest.approx(result)
     assert all(0 <= result[k] <= 1 for k in ("top1", "top1_clip", "vote"))
     rows = task.discard_sweep(model, loader, thresholds=(0.0, 1.01))
     assert [r["kept"] for r in rows] == [1.0, 0.0]

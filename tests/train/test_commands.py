@@ -63,7 +63,7 @@ def test_eval_reads_training_and_exported_checkpoints(data, run, tmp_path, capsy
     from evstream.train.tasks.classification import GestureTask
 
     evaluate = GestureTask.evaluate
-    monkeypatch.setattr(GestureTask, "evaluate", lambda self, *a: {**evaluate(self, *a), "top1": float("nan")})
+    monkeypatch.setattr(GestureTask, "evaluate", lambda self, *a, **k: {**evaluate(self, *a, **k), "top1": float("nan")})
     assert main(["eval", "gesture", *settings(data), "--checkpoint", str(run / "last.pt")]) == 0
     assert strict_json(capsys.readouterr().out)["top1"] is None
 
@@ -100,19 +100,20 @@ def test_resume_keeps_the_saved_settings_and_reports_the_changes(data, run, tmp_
     assert main(["train", "gesture", *settings(data), "--out", str(out), "--resume", "--epochs", "2",
                  "--lr", "0.01"]) == 0
     captured = capsys.readouterr()
-    assert captured.err == (f"evstream train: resuming {out / 'last.pt'} after epoch 1 with its saved train settings; "
-                            "changed by this command: epochs 1 -> 2; kept, as the saved optimiser state holds them "
-                            "(start a new run to change them): lr 0.0001 (not 0.01)\n")
+    assert captured.err.splitlines()[0] == (
+        f"evstream train: resuming {out / 'last.pt'} after epoch 1 with its saved train settings; changed by this "
+        "command: epochs 1 -> 2; kept, as the saved optimiser state holds them (start a new run to change them): "
+        "lr 0.0001 (not 0.01)")
     row = strict_json(captured.out)
-    assert row["epoch"] == 1 and row["lr"] == pytest.approx(1e-4)
+    assert row["epoch"] == 2 and row["lr"] == pytest.approx(1e-4)  # epochs count from 1
     state = load(out / "last.pt")
-    assert state["epoch"] == 1 and state["config"]["epochs"] == 2 and state["config"]["lr"] == 1e-4
-    assert [r["epoch"] for r in state["history"]] == [0, 1]
+    assert state["epoch"] == 2 and state["config"]["epochs"] == 2 and state["config"]["lr"] == 1e-4
+    assert [r["epoch"] for r in state["history"]] == [1, 2]
 
     wider = settings(data, "{reduction: 4}")
     assert main(["train", "gesture", *wider, "--out", str(out), "--resume", "--epochs", "3"]) == 2
     assert "does not fit the SpikingClassifier" in capsys.readouterr().err.splitlines()[-1]
-    assert load(out / "last.pt")["epoch"] == 1  # untouched
+    assert load(out / "last.pt")["epoch"] == 2  # untouched
 
     (out / "last.pt").write_bytes(b"\x00broken")
     assert main(["train", "gesture", *settings(data), "--out", str(out), "--resume", "--epochs", "3"]) == 2

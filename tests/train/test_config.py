@@ -89,8 +89,8 @@ def test_zero_sizes_are_errors_not_defaults(tmp_path):
 
 
 @pytest.mark.parametrize("args,message", [
-    (["--set", "task.bogus=3"], "unknown task settings ['bogus']; known: ['cache_dir', 'ds', 'dt_ms', 'loss', "
-                                "'loss_options', 'n_clips', 'net', 'net_options', 'time_steps', 'tssd_chunks']"),
+    (["--set", "task.bogus=3"], "unknown task settings ['bogus']; known: ['cache_dir', 'ds', 'dt_ms', 'eval_clips', "
+                                "'loss', 'loss_options', 'n_clips', 'net', 'net_options', 'time_steps', 'tssd_chunks']"),
     (["--set", "task.time_steps=abc"], "task.time_steps: expected an integer or null, got 'abc'"),
     (["--set", "task.time_steps=0"], "task.time_steps must be > 0, got 0"),
     (["--set", "task.dt_ms=-2"], "task.dt_ms must be > 0, got -2.0"),

@@ -96,6 +96,8 @@ def test_loss_and_evaluate_with_a_real_model(tmp_path):
                             "prophesee_mAP", "firing_rate", "energy_uj", "ann_energy_uj"}
     assert 0.0 <= metrics["sample_mAP50"] <= 1.0 and -1.0 <= metrics["prophesee_mAP50"] <= 1.0
     assert 0.0 <= metrics["firing_rate"] <= 4.0 and 0.0 < metrics["energy_uj"] < metrics["ann_energy_uj"]
+    one_at_a_time = Gen1Task(tmp_path, scale="rt", T=1, imgsz=64, eval_batch=1)
+    assert one_at_a_time.evaluate(model, loader, torch.device("cpu"), progress=False) == pytest.approx(metrics)
 
 
 def test_cli_trains_then_evaluates_and_exports_a_live_detector(tmp_path, capsys):

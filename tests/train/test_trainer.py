@@ -1,8 +1,10 @@
-"""The trainer lowers the loss, resumes to the same weights after a kill, and DDP follows one process."""
+"""The trainer lowers the loss, resumes to the same weights after a kill, DDP follows one process, epochs
+are numbered from 1, nothing is selected or scheduled on a test split, and a batch larger than the data is refused."""
 
 from __future__ import annotations
 
 import hashlib
+import csv
 import os
 import socket
 import struct
@@ -13,6 +15,7 @@ import torch.multiprocessing as mp
 from torch import nn
 
 from evstream.checkpoint import load, state_digest
+from evstream.errors import UserError
 import numpy as np
 
 from evstream.train.trainer import TrainConfig, Trainer, accumulation_steps, lr_factor, parameter_groups
@@ -23,6 +26,7 @@ class BlobsTask:
 
     metric = "accuracy"
     metric_mode = "max"
+    eval_split = "val"
 
     def build_model(self):
         return nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Dropout(0.1), nn.Linear(32, 3))
@@ -39,14 +43,15 @@ class BlobsTask:
         x, y = batch
         return nn.functional.cross_entropy(model(x.to(device)), y.to(device))
 
-    def evaluate(self, model, loader, device):
+    def evaluate(self, model, loader, device, *, progress=True):
         correct = sum(int((model(x).argmax(1) == y).sum()) for x, y in loader)
         return {"accuracy": correct / len(loader.dataset)}
 
 
 def _config(tmp_path, **kw):
-    return TrainConfig(epochs=4, batch_size=16, lr=0.01, optimizer="sgd", momentum=0.9, out_dir=str(tmp_path),
-                       progress=False, **kw)
+    kw = {"epochs": 4, **kw}
+    return TrainConfig(batch_size=16, lr=0.01, optimizer="sgd", momentum=0.9, out_dir=str(tmp_path), progress=False,
+                       **kw)
 
 
 def test_training_lowers_the_loss_and_writes_logs(tmp_path):
@@ -67,7 +72,7 @@ def test_kill_mid_epoch_then_resume_gives_the_same_weights(tmp_path):
 
     with pytest.raises(KeyboardInterrupt):
         Trainer(BlobsTask(), _config(tmp_path / "run"), on_step=die).fit()
-    assert load(tmp_path / "run" / "last.pt")["epoch"] == 1
+    assert load(tmp_path / "run" / "last.pt")["epoch"] == 2  # epochs 1 and 2 done, killed in epoch 3
     resumed = Trainer(BlobsTask(), _config(tmp_path / "run"))
     resumed.fit(resume=True)
     for a, b in zip(reference.model.state_dict().values(), resumed.model.state_dict().values()):
@@ -105,18 +110,91 @@ def test_two_process_ddp_agrees_with_one_process(tmp_path):
                                    value, rtol=1e-5, atol=1e-6)
 
 
+class ConstantLossTask(NoDropoutTask):
+    """A training loss that never moves (zero gradients) while the evaluated accuracy keeps rising."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def loss(self, model, batch, device):
+        x, _ = batch
+        return model(x.to(device)).sum() * 0.0 + 1.0
+
+    def evaluate(self, model, loader, device, *, progress=True):
+        self.calls += 1
+        return {"accuracy": 0.1 * self.calls}
+
+
 class ConstantMetricTask(NoDropoutTask):
-    def evaluate(self, model, loader, device):
+    def evaluate(self, model, loader, device, *, progress=True):
         return {"accuracy": 0.5}
 
 
-def test_plateau_schedule_cuts_the_lr_after_patience(tmp_path):
-    config = TrainConfig(epochs=5, batch_size=32, lr=0.1, optimizer="sgd", schedule="plateau", plateau_patience=2,
-                         out_dir=str(tmp_path), progress=False)
-    trainer = Trainer(ConstantMetricTask(), config)
+def _plateau(tmp_path, **kw):
+    return TrainConfig(epochs=5, batch_size=32, lr=0.1, optimizer="sgd", momentum=0.0, schedule="plateau",
+                       plateau_patience=2, out_dir=str(tmp_path), progress=False, **kw)
+
+
+def test_plateau_schedule_steps_on_the_training_loss(tmp_path):
+    trainer = Trainer(ConstantLossTask(), _plateau(tmp_path / "flat"))
     trainer.fit()
-    # epoch 0 sets the best; epochs 1-2 are the patience; the cut lands after epoch 3's evaluation
-    assert [round(g["lr"], 6) for g in trainer.history] == [0.1, 0.1, 0.1, 0.1, 0.01]
+    # epoch 1 sets the lowest loss; epochs 2-3 are the patience; epoch 4 exceeds it: epoch 5 runs at 0.01,
+    # however much the evaluated accuracy rises
+    assert [round(row["lr"], 6) for row in trainer.history] == [0.1, 0.1, 0.1, 0.1, 0.01]
+    assert [row["train_loss"] for row in trainer.history] == [1.0] * 5
+    falling = Trainer(ConstantMetricTask(), _plateau(tmp_path / "falling"))
+    falling.fit()  # a falling training loss keeps the rate, however flat the evaluated accuracy
+    assert [row["lr"] for row in falling.history] == [0.1] * 5
+
+
+def test_epochs_are_numbered_from_one(tmp_path, capsys):
+    trainer = Trainer(BlobsTask(), _config(tmp_path, epochs=2))
+    history = trainer.fit()
+    assert [row["epoch"] for row in history] == [1, 2]
+    with open(tmp_path / "log.csv", newline="") as f:
+        assert [int(row["epoch"]) for row in csv.DictReader(f)] == [1, 2]
+    assert load(tmp_path / "last.pt")["epoch"] == 2
+    capsys.readouterr()
+    longer = Trainer(BlobsTask(), _config(tmp_path, epochs=3))  # continues with epoch 3
+    assert [row["epoch"] for row in longer.fit(resume=True)] == [1, 2, 3]
+    assert "  epochs    3, resuming after epoch 2; batch 16, 6 steps per epoch\n" in capsys.readouterr().err
+    assert load(tmp_path / "last.pt")["epoch"] == 3
+
+
+class ReportOnlyTask(BlobsTask):
+    """Evaluates its test split."""
+
+    eval_split = "test"
+
+
+def test_no_best_model_is_chosen_on_a_test_split(tmp_path, capsys):
+    trainer = Trainer(ReportOnlyTask(), _config(tmp_path))
+    history = trainer.fit()
+    assert (tmp_path / "last.pt").exists() and not (tmp_path / "best.pt").exists()
+    assert "accuracy" in history[-1] and trainer.best is None  # reported every epoch, selected never
+    assert "  samples   train 96, test 96 (metrics reported, no best.pt: the model is last.pt)\n" in \
+        capsys.readouterr().err
+
+
+def test_start_up_summary(tmp_path, capsys):
+    Trainer(BlobsTask(), _config(tmp_path, epochs=1)).fit()
+    err = capsys.readouterr().err
+    assert err.startswith("training BlobsTask\n")
+    parameters = 8 * 32 + 32 + 32 * 3 + 3
+    for line in ("samples   train 96, val 96 (best.pt on accuracy, max)",
+                 f"net       Sequential, {parameters:,} parameters", "device    cpu", f"output    {tmp_path}",
+                 "epochs    1; batch 16, 6 steps per epoch", "optimiser sgd lr 0.01, schedule cosine"):
+        assert f"  {line}\n" in err
+
+
+def test_a_batch_larger_than_the_training_set_is_refused(tmp_path):
+    trainer = Trainer(BlobsTask(), TrainConfig(epochs=1, batch_size=97, out_dir=str(tmp_path), progress=False))
+    with pytest.raises(ValueError, match=r"batch size 97 is larger than the training set \(96 samples\): "
+                                         r"lower --batch-size to at most 96"):
+        trainer.fit()
+    assert not any(tmp_path.iterdir())  # no last.pt, best.pt or log for an epoch of zero steps
+    Trainer(BlobsTask(), TrainConfig(epochs=1, batch_size=96, out_dir=str(tmp_path), progress=False)).fit()
+    assert (tmp_path / "best.pt").exists()
 
 
 class NormBlobsTask(NoDropoutTask):
@@ -179,3 +257,27 @@ def test_state_digest_by_hand():
     expected = hashlib.sha256(b"w:torch.int8:(2,);\x01\x02" + b"b:torch.float32:();" + struct.pack("<f", 0.5))
     assert state_digest(state) == expected.hexdigest()
     assert state_digest({"b": state["b"], "w": state["w"]}) != expected.hexdigest()  # order is part of it
+
+
+def test_multistep_schedule_follows_torch_multisteplr(tmp_path):
+    """StereoSpike's official schedule (MultiStepLR([8, 42, 60], 0.5)), shortened: lr halves after epochs 2 and 4."""
+    config = TrainConfig(epochs=6, batch_size=32, lr=0.1, optimizer="adam", schedule="multistep", milestones=(2, 4),
+                         gamma=0.5, out_dir=str(tmp_path), progress=False)
+    seen = []
+    trainer = Trainer(NoDropoutTask(), config,
+                      on_step=lambda e, s: s == 0 and seen.append(trainer.optimizer.param_groups[0]["lr"]))
+    trainer.fit()
+    reference = torch.optim.Adam([nn.Parameter(torch.zeros(1))], lr=0.1)
+    schedule = torch.optim.lr_scheduler.MultiStepLR(reference, milestones=[2, 4], gamma=0.5)
+    expected = []
+    for _ in range(6):
+        expected.append(reference.param_groups[0]["lr"])
+        reference.step()
+        schedule.step()
+    assert seen == pytest.approx(expected) and expected == pytest.approx([0.1, 0.1, 0.05, 0.05, 0.025, 0.025])
+    official = TrainConfig(schedule="multistep", milestones=(8, 42, 60), gamma=0.5)
+    assert [lr_factor(e, official) for e in (0, 7, 8, 41, 42, 59, 60, 69)] == [1, 1, 0.5, 0.5, 0.25, 0.25, 0.125, 0.125]
+    assert "schedule x0.5 after epochs 2, 4" in trainer.summary(3)
+    for bad in ((4, 2), (0, 3), (2, 2)):
+        with pytest.raises(UserError, match=r"^train.milestones must be increasing epochs >= 1"):
+            TrainConfig(schedule="multistep", milestones=bad)

@@ -20,18 +20,21 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from tqdm import tqdm
 
 from evstream.datasets import CIFAR10DVS, DVSGesture, NCaltech101
 from evstream.errors import check_positive
 from evstream.nets import build
 from evstream.nets.live_classifier import WindowRecipe, save_classifier
-from evstream.ops.tasnn import tasnn_clip_starts, to_tasnn_frames
+from evstream.ops.tasnn import downsampled_size, tasnn_clip_starts, to_tasnn_frames
 from evstream.snn.profiler import SpikeProfiler
 from evstream.train.losses import early_exit_loss, rate_mse_loss, tet_loss, trt_loss, tssd_loss
 from evstream.train.metrics import clip_metrics, discard_sweep, profile_summary, spike_stats
 
 __all__ = ["ClipWindows", "Cifar10DvsTask", "FrameStack", "GestureTask", "NCaltech101Task", "RandomWindow"]
 
+FRAME_CHUNK = 64
+"""Frames binned per call by :class:`FrameStack`: bounds its float32 scratch whatever the sample's length."""
 LOSSES = {"tasnn": ("rate_mse",), "masnn": ("rate_mse",), "ssnn": ("early_exit", "ce", "tet", "trt", "tssd")}
 
 
@@ -47,6 +50,9 @@ class FrameStack:
         pad_to: zero-pad the frames to ``pad_to x pad_to`` (centred), or None.
 
     Shape: events -> ``[N, 2, H', W']`` uint16 counts, N = ceil(duration / dt) (>= 1).
+
+    The stack is binned :data:`FRAME_CHUNK` frames at a time straight into the uint16 result, so a
+    long sample at a short ``dt_us`` never needs a float32 copy of its whole stack.
     """
 
     sensor_size: tuple[int, int, int]
@@ -56,20 +62,28 @@ class FrameStack:
     pad_to: int | None = None
 
     def __call__(self, events: np.ndarray) -> np.ndarray:
-        n = 1 if len(events) == 0 else int(events["t"][-1] - events["t"][0]) // self.dt_us + 1
-        frames = to_tasnn_frames(events, self.sensor_size, min(n, self.max_frames), self.dt_us, self.ds)
-        if self.pad_to is not None:
-            h, w = frames.shape[-2:]
-            if h > self.pad_to or w > self.pad_to:
-                raise ValueError(f"frames {h}x{w} do not fit pad_to={self.pad_to}")
-            top, left = (self.pad_to - h) // 2, (self.pad_to - w) // 2
-            frames = np.pad(frames, ((0, 0), (0, 0), (top, self.pad_to - h - top), (left, self.pad_to - w - left)))
-        return np.minimum(frames, np.iinfo(np.uint16).max).astype(np.uint16)
+        n = 1 if len(events) == 0 else min(int(events["t"][-1] - events["t"][0]) // self.dt_us + 1, self.max_frames)
+        h, w = downsampled_size(self.sensor_size, self.ds)
+        size_h, size_w = (h, w) if self.pad_to is None else (self.pad_to, self.pad_to)
+        if h > size_h or w > size_w:
+            raise ValueError(f"frames {h}x{w} do not fit pad_to={self.pad_to}")
+        top, left = (size_h - h) // 2, (size_w - w) // 2
+        stack = np.zeros((n, 2, size_h, size_w), np.uint16)
+        if len(events) == 0:
+            return stack
+        scratch = np.empty((min(n, FRAME_CHUNK), 2, h, w), np.float32)
+        for first in range(0, n, FRAME_CHUNK):
+            count = min(FRAME_CHUNK, n - first)
+            frames = to_tasnn_frames(events, self.sensor_size, count, self.dt_us, self.ds,
+                                     start_time=int(events["t"][0]) + first * self.dt_us, out=scratch[:count])
+            np.minimum(frames, np.iinfo(np.uint16).max, out=frames)
+            stack[first:first + count, :, top:top + h, left:left + w] = frames
+        return stack
 
 
-def _window(frames: np.ndarray, start: int, n_frames: int) -> np.ndarray:
-    """Frames ``[start, start + n_frames)`` of a stack, zeros where the stack has none."""
-    out = np.zeros((n_frames, *frames.shape[1:]), np.float32)
+def _window(frames: np.ndarray, start: int, n_frames: int, dtype) -> np.ndarray:
+    """Frames ``[start, start + n_frames)`` of a stack as ``dtype``, zeros where the stack has none."""
+    out = np.zeros((n_frames, *frames.shape[1:]), dtype)
     lo, hi = max(start, 0), min(start + n_frames, len(frames))
     if hi > lo:
         out[lo - start:hi - start] = frames[lo:hi]
@@ -94,14 +108,16 @@ class RandomWindow:
     def __call__(self, frames: np.ndarray) -> torch.Tensor:
         high = len(frames) - self.n_frames
         start = int(torch.randint(high + 1, (), generator=self.generator)) if high > 0 else 0
-        return torch.from_numpy(_window(frames, start, self.n_frames))
+        return torch.from_numpy(_window(frames, start, self.n_frames, np.float32))
 
 
 @dataclass(frozen=True)
 class ClipWindows:
     """Test clips: ``n_clips`` windows of T frames spread over the sample (``tasnn_clip_starts``).
 
-    Shape: ``[N, 2, H, W]`` -> float32 tensor ``[K, T, 2, H, W]``.
+    Shape: ``[N, 2, H, W]`` -> tensor ``[K, T, 2, H, W]`` of the stack's dtype: uint16 counts from
+    :class:`FrameStack`, half the memory of float32 in a test batch of K clips per sample (the
+    task's evaluation converts each forward pass's clips to float32 on its device).
     """
 
     n_frames: int
@@ -109,12 +125,12 @@ class ClipWindows:
 
     def __call__(self, frames: np.ndarray) -> torch.Tensor:
         starts = tasnn_clip_starts(0, len(frames), self.n_clips, self.n_frames)
-        return torch.from_numpy(np.stack([_window(frames, int(s), self.n_frames) for s in starts]))
+        return torch.from_numpy(np.stack([_window(frames, int(s), self.n_frames, frames.dtype) for s in starts]))
 
 
 def _time_first(x: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """``[B, T, ...]`` -> ``[T, B, ...]`` on ``device``."""
-    return x.to(device, non_blocking=True).transpose(0, 1)
+    """``[B, T, ...]`` counts -> ``[T, B, ...]`` float32 on ``device`` (converted there: less to copy)."""
+    return x.to(device, non_blocking=True).float().transpose(0, 1)
 
 
 def _scores(output) -> torch.Tensor:
@@ -149,6 +165,11 @@ class _ClassificationTask:
         cache_dir: representation cache folder (None: ``<data_dir>/.evstream_cache``, or no cache when
             ``data_dir`` is read-only).
         net_options: extra keyword arguments of the net builder (e.g. ``{"attention": "TCSA"}``).
+        eval_clips: clips per forward pass when evaluating: bounds the activations held at once
+            (about 0.1 GB per clip at the gesture defaults); the metrics do not depend on it.
+
+    The datasets have no validation split (``eval_split = "test"``): the trainer reports the test
+    metrics every epoch but selects nothing on them.
     """
 
     dataset_cls: ClassVar[type]
@@ -159,11 +180,12 @@ class _ClassificationTask:
     test_split: ClassVar[str] = "test"  # what ``evstream eval`` reads without --split
     metric = "top1"
     metric_mode = "max"
+    eval_split = "test"
 
     def __init__(self, data_dir: os.PathLike | str, *, net: str = "tasnn", time_steps: int | None = None,
                  dt_ms: float | None = None, ds: int | None = None, n_clips: int | None = None,
                  loss: str | None = None, loss_options: dict | None = None, tssd_chunks: int = 2,
-                 cache_dir: os.PathLike | str | None = None, net_options: dict | None = None):
+                 cache_dir: os.PathLike | str | None = None, net_options: dict | None = None, eval_clips: int = 8):
         if net not in self.losses:
             raise ValueError(f"unknown net {net!r}; choose one of {tuple(self.losses)}")
         given = {"time_steps": time_steps, "dt_ms": dt_ms, "ds": ds, "n_clips": n_clips}
@@ -183,6 +205,8 @@ class _ClassificationTask:
             cache_dir = os.path.join(data_dir, ".evstream_cache")
         self.cache_dir = cache_dir  # None (read-only dataset folder): every access decodes and bins again
         self.net_options = dict(net_options or {})
+        check_positive("task", eval_clips=eval_clips)
+        self.eval_clips = int(eval_clips)
         self.representation = FrameStack(tuple(self.dataset_cls.sensor_size), self.dt_us, self.ds,
                                          pad_to=self.pad_to)
 
@@ -196,13 +220,18 @@ class _ClassificationTask:
             raise ValueError(f"{self.dataset_cls.__name__} frames are not square ({w}x{h}); set pad_to")
         return math.ceil(w / self.ds)
 
+    @property
+    def net_name(self) -> str:
+        """The builder name of the net in :mod:`evstream.nets`."""
+        return f"{self.net}_{self.family}"
+
     def class_names(self) -> tuple[str, ...]:
         """The dataset's class names, in label order."""
         return tuple(self.dataset_cls.classes)
 
     def build_model(self) -> nn.Module:
         """The net ``f"{net}_{family}"`` from :mod:`evstream.nets` for this task's T, input and classes."""
-        return build(f"{self.net}_{self.family}", num_classes=len(self.class_names()), time_steps=self.time_steps,
+        return build(self.net_name, num_classes=len(self.class_names()), time_steps=self.time_steps,
                      input_size=self.input_size, **self.net_options)
 
     def datasets(self):
@@ -242,26 +271,32 @@ class _ClassificationTask:
             return trt_loss(output.logits, reversed_output.logits, star, labels, **options)
         return early_exit_loss(output.logits, list(output.early), labels, **options)
 
-    def _clip_batches(self, loader, device: torch.device):
-        """``(frames [T, B*K, ...], labels [B], K)`` of a test loader."""
-        for x, labels in loader:
-            b, k = x.shape[:2]
-            yield _time_first(x.flatten(0, 1), device), labels, b, k
+    def _clip_batches(self, loader, device: torch.device, progress: bool = False):
+        """``(frames [T, n, ...], labels [n], K)`` of a test loader: its samples' clips in order, at most
+        ``eval_clips`` at a time, each with its sample's label (K clips per sample)."""
+        for x, labels in tqdm(loader, desc="eval", leave=False, disable=not progress):
+            k = x.shape[1]
+            clips, clip_labels = x.flatten(0, 1), labels.repeat_interleave(k)
+            for start in range(0, len(clips), self.eval_clips):
+                stop = start + self.eval_clips
+                yield _time_first(clips[start:stop], device), clip_labels[start:stop], k
 
-    def evaluate(self, model: nn.Module, loader, device: torch.device) -> dict[str, float]:
+    def evaluate(self, model: nn.Module, loader, device: torch.device, *, progress: bool = True) -> dict[str, float]:
         """Top-1 per sample (scores summed over clips), per clip, TA-SNN's vote, and the firing rate and
-        energy per clip (:class:`SpikeProfiler`) over a test loader."""
+        energy per clip (:class:`SpikeProfiler`) over a test loader (a tqdm bar unless ``progress=False``)."""
         model.eval()
-        scores, labels = [], []
+        scores, labels, k = [], [], 1
         with torch.no_grad(), SpikeProfiler(model) as profiler:
-            for x, y, b, k in self._clip_batches(loader, device):
-                scores.append(_scores(model(x)).float().cpu().view(b, k, -1))
+            for x, y, k in self._clip_batches(loader, device, progress):
+                scores.append(_scores(model(x)).float().cpu())
                 labels.append(y)
         if not scores:
             return {"top1": 0.0, "top1_clip": 0.0, "vote": 0.0}
+        scores = torch.cat(scores)
         spikes = profile_summary(profiler.report())
-        return {**clip_metrics(torch.cat(scores), torch.cat(labels)), "firing_rate": spikes["firing_rate"],
-                "energy_uj": spikes["energy_uj"], "ann_energy_uj": spikes["ann_energy_uj"]}
+        return {**clip_metrics(scores.view(-1, k, scores.shape[-1]), torch.cat(labels)[::k]),
+                "firing_rate": spikes["firing_rate"], "energy_uj": spikes["energy_uj"],
+                "ann_energy_uj": spikes["ann_energy_uj"]}
 
     def discard_sweep(self, model: nn.Module, loader, thresholds: Sequence[float] = (0.0, 0.1, 0.3, 0.5, 0.7, 0.9),
                       device: torch.device | str = "cpu") -> list[dict[str, float]]:
@@ -273,8 +308,8 @@ class _ClassificationTask:
         device = torch.device(device)
 
         def batches():
-            for x, y, _, k in self._clip_batches(loader, device):
-                yield x, y.repeat_interleave(k)
+            for x, y, _ in self._clip_batches(loader, device):
+                yield x, y
 
         return discard_sweep(model, batches, thresholds, device)
 
@@ -283,20 +318,21 @@ class _ClassificationTask:
         options = {"num_classes": len(self.class_names()), "time_steps": self.time_steps,
                    "input_size": self.input_size, **self.net_options}
         recipe = WindowRecipe(tuple(self.dataset_cls.sensor_size), self.time_steps, self.dt_us, self.ds, self.pad_to)
-        save_classifier(path, model, net=f"{self.net}_{self.family}", net_options=options, recipe=recipe,
+        save_classifier(path, model, net=self.net_name, net_options=options, recipe=recipe,
                         names=self.class_names(), metrics=metrics)
 
     def spike_stats(self, model: nn.Module, loader, device: torch.device | str = "cpu") -> dict[str, float]:
         """Firing rate and energy per clip over a test loader (:func:`evstream.train.metrics.spike_stats`)."""
         device = torch.device(device)
-        return spike_stats(model, ((x, y) for x, y, _, _ in self._clip_batches(loader, device)), device)
+        return spike_stats(model, ((x, y) for x, y, _ in self._clip_batches(loader, device)), device)
 
 
 class GestureTask(_ClassificationTask):
     """DVS128 Gesture (or the simulator's synthetic set): T 60 x 15 ms, ds 4 (2x32x32), 10 test clips.
 
     ``train_defaults``: TA-SNN's Adam lr 1e-4, no weight decay, batch 16, 100 epochs,
-    ReduceLROnPlateau (x0.1 after 5 epochs without a better test accuracy).
+    ReduceLROnPlateau on the epoch's mean training loss (x0.1 after 5 epochs without a lower one;
+    ``TA_SNN_CNN_3.py`` / ``process.py``: ``mode='min'``, ``scheduler.step(train_loss)``).
     """
 
     dataset_cls = DVSGesture

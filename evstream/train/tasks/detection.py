@@ -23,6 +23,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 from torch import nn
+from tqdm import tqdm
 
 from evstream.datasets.gen1 import GEN1_CLASSES, Gen1Detection, collate_gen1
 from evstream.errors import check_positive
@@ -50,9 +51,12 @@ class Gen1Task:
         scale: SpikeYOLO scale (``"s"`` is the paper's Gen1 model; ``"rt"`` the real-time CPU scale).
         T: time bins per 250 ms window (2, as the released checkpoint). D: I-LIF maximum spike (4).
         window_us, imgsz: the sample window and the network input's long side (320 -> 320x256).
-        eval_split: the split :meth:`datasets` returns second (``"val"``; ``"test"`` for final numbers).
+        eval_split: the split :meth:`datasets` returns second (``"val"``, on which the trainer selects
+            ``best.pt``; ``"test"`` for final numbers, then nothing is selected).
         cache_dir: frame cache folder. conf_threshold, iou_threshold, max_det: validation NMS
             (Ultralytics: 0.001, 0.7, 300).
+        eval_batch: samples per forward pass when evaluating: bounds the activations held at once
+            whatever the loader's batch (the training batch, 80); the metrics do not depend on it.
     """
 
     metric: ClassVar[str] = "sample_mAP50"
@@ -72,12 +76,18 @@ class Gen1Task:
     def __init__(self, data_dir: os.PathLike | str, *, scale: str = "s", T: int = 2, D: int = 4,
                  window_us: int = 250_000, imgsz: int = 320, eval_split: str = "val",
                  cache_dir: os.PathLike | str | None = None, conf_threshold: float = 0.001,
-                 iou_threshold: float = 0.7, max_det: int = 300):
-        check_positive("task", T=T, D=D, window_us=window_us, imgsz=imgsz, max_det=max_det)
+                 iou_threshold: float = 0.7, max_det: int = 300, eval_batch: int = 8):
+        check_positive("task", T=T, D=D, window_us=window_us, imgsz=imgsz, max_det=max_det, eval_batch=eval_batch)
+        self.eval_batch = int(eval_batch)
         self.data_dir, self.scale, self.T, self.D = data_dir, scale, int(T), int(D)
         self.window_us, self.imgsz, self.eval_split, self.cache_dir = int(window_us), int(imgsz), eval_split, cache_dir
         self.conf_threshold, self.iou_threshold, self.max_det = conf_threshold, iou_threshold, max_det
         self.criterion = DetectionLoss(len(GEN1_CLASSES))
+
+    @property
+    def net_name(self) -> str:
+        """SpikeYOLO and its scale."""
+        return f"spike_yolo-{self.scale}"
 
     def build_model(self) -> nn.Module:
         return spike_yolo(scale=self.scale, num_classes=len(GEN1_CLASSES), T=self.T, D=self.D)
@@ -107,14 +117,16 @@ class Gen1Task:
         return non_max_suppression(boxes, scores, conf_threshold=conf, iou_threshold=self.iou_threshold,
                                    max_det=self.max_det, multi_label=True)
 
-    def evaluate(self, model: nn.Module, loader, device: torch.device) -> dict[str, float]:
-        """Both mAPs and the energy over ``loader`` (its dataset a :class:`Gen1Detection`, in order)."""
+    def evaluate(self, model: nn.Module, loader, device: torch.device, *, progress: bool = True) -> dict[str, float]:
+        """Both mAPs and the energy over ``loader`` (its dataset a :class:`Gen1Detection`, in order); a
+        tqdm bar unless ``progress=False``."""
         dataset: Gen1Detection = loader.dataset
         model.eval()
         results = []
         with torch.no_grad(), SpikeProfiler(model) as profiler:
-            for frames, _ in loader:
-                results += self.predict(model, frames.to(device))
+            for frames, _ in tqdm(loader, desc="eval", leave=False, disable=not progress):
+                for part in frames.split(self.eval_batch, dim=1):  # frames [T, B, 3, H, W]
+                    results += self.predict(model, part.to(device))
         if len(results) != len(dataset):
             raise ValueError("evaluate needs a loader over the whole dataset, in order")
         metrics = self._sample_map(dataset, results)

@@ -18,12 +18,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tonic.transforms import Compose
 from torch import nn
 
 from evstream.datasets import NMNIST
 from evstream.datasets.splits import split_per_class
 from evstream.nets.live_classifier import WindowRecipe
+from evstream.ops.augment import Compose
 from evstream.train.tasks.classification import ClipWindows, _ClassificationTask
 
 __all__ = ["NMNISTTask", "RandomAffineFrames", "RandomDropEvents", "RandomShiftFrames", "validation_split"]
@@ -159,6 +159,8 @@ class NMNISTTask(_ClassificationTask):
         part, _ = validation_split(train.labels, self.val_fraction)
         return torch.utils.data.Subset(train, part), self.eval_dataset("val")
 
+    eval_split = "val"  # the trainer's evaluation (and best.pt) reads the validation split only
+
     def eval_dataset(self, split: str):
         """The recordings of ``split`` (``train``, ``val`` or ``test``) as ``[1, T, 2, H, W]`` clips, unaugmented."""
         if split not in self.splits:
@@ -169,10 +171,10 @@ class NMNISTTask(_ClassificationTask):
         train, val = validation_split(data.labels, self.val_fraction)
         return torch.utils.data.Subset(data, train if split == "train" else val)
 
-    def evaluate(self, model: nn.Module, loader, device: torch.device) -> dict[str, float]:
+    def evaluate(self, model: nn.Module, loader, device: torch.device, *, progress: bool = True) -> dict[str, float]:
         """Top-1, the sample count, the best constant answer's top-1 on these samples (an events-blind
         baseline), and the firing rate and energy per sample (:class:`SpikeProfiler`)."""
-        metrics = super().evaluate(model, loader, device)
+        metrics = super().evaluate(model, loader, device, progress=progress)
         labels = torch.as_tensor(_labels(loader.dataset), dtype=torch.long)
         majority = float(torch.bincount(labels).max()) / len(labels) if len(labels) else 0.0
         return {"top1": metrics["top1"], "samples": len(labels), "majority_top1": majority,
