@@ -11,9 +11,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 IMPORT_NAMES = {"opencv-python-headless": "cv2", "pyside6-essentials": "PySide6", "pyyaml": "yaml",
                 "dv-processing": "dv_processing"}
-OPTIONAL = {"tensorboard", "dv_processing", "pycocotools", "metavision_core"}
-"""Imported inside the functions that need them: the dv and tensorboard extras, pycocotools as the mAP
-code's reference backend, Metavision (OpenEB, not on PyPI)."""
+OPTIONAL = {"tensorboard", "dv_processing", "pycocotools", "metavision_core", "nir", "onnx", "onnxscript"}
+"""Imported inside the functions that need them: the dv, tensorboard, nir and onnx extras, pycocotools as
+the mAP code's reference backend, Metavision (OpenEB, not on PyPI)."""
 
 
 def _runtime_imports() -> set[str]:

@@ -46,7 +46,7 @@ class Exportable:
     frames: tuple[int, ...]
     info: dict
 
-    def example(self, batch: int = 1) -> torch.Tensor:
+    def example(self, batch: int = 2) -> torch.Tensor:
         """A zero input ``[T, batch, C, H, W]``."""
         t, *sample = self.frames
         return torch.zeros(t, batch, *sample)

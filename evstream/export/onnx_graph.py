@@ -54,11 +54,12 @@ def _quiet_exporter() -> Iterator[None]:
 
 
 def _check_packages() -> None:
-    for package in ("onnx", "onnxscript"):
-        try:
-            __import__(package)
-        except ImportError:
-            raise UserError(f"ONNX export needs the '{package}' package: pip install onnx onnxscript") from None
+    """UserError naming the install command when the exporter's packages (the ``onnx`` extra) are missing."""
+    try:
+        import onnx  # noqa: F401
+        import onnxscript  # noqa: F401
+    except ImportError as err:
+        raise UserError(f"ONNX export needs the '{err.name}' package: pip install 'evstream[onnx]'") from None
 
 
 def export_onnx(module: nn.Module, example: torch.Tensor, path: os.PathLike | str, *, input_name: str = "frames",
@@ -68,7 +69,8 @@ def export_onnx(module: nn.Module, example: torch.Tensor, path: os.PathLike | st
 
     Args:
         module: a net in eval mode taking one ``[T, B, ...]`` tensor.
-        example: an input of the right shape (its values do not matter; batch dimension 1).
+        example: an input of the right shape (its values do not matter); a batch of 2 or more, so that the
+            exporter does not specialise the batch dimension to 1.
         path: the ``.onnx`` file, written atomically.
         input_name, output_names: the graph's input and output names.
         metadata: strings stored as the model's ``metadata_props`` (recipe, class names, ...).
@@ -90,5 +92,7 @@ def export_onnx(module: nn.Module, example: torch.Tensor, path: os.PathLike | st
             raise UserError(f"ONNX export of {type(module).__name__} failed: {first}") from None
     for key, value in (metadata or {}).items():
         program.model.metadata_props[key] = str(value)
+    for node in program.model.graph:  # the exporter's Python stack traces name this machine's paths
+        node.metadata_props.pop("pkg.torch.onnx.stack_trace", None)
     with atomic_output(path) as tmp:
         program.save(tmp, external_data=False)

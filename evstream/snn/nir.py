@@ -80,7 +80,7 @@ def import_nir():
     try:
         import nir
     except ImportError:
-        raise UserError("NIR export and import need the 'nir' package: pip install nir") from None
+        raise UserError("NIR export and import need the 'nir' package: pip install 'evstream[nir]'") from None
     return nir
 
 
