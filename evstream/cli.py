@@ -88,7 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_COMMAND_MODULES = ["evstream.train.commands", "evstream.sim.commands", "evstream.viz.commands", "evstream.export.commands"]
+_COMMAND_MODULES = ["evstream.train.commands", "evstream.sim.commands", "evstream.viz.commands", "evstream.export.commands",
+                    "evstream.prune.commands"]
 """Modules whose ``register(subparsers)`` adds further subcommands."""
 
 

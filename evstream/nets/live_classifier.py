@@ -123,7 +123,7 @@ class LiveClassifier:
 
 
 def save_classifier(path: os.PathLike | str, model: nn.Module, *, net: str, net_options: dict, recipe: WindowRecipe,
-                    names: Sequence[str], metrics: dict | None = None) -> None:
+                    names: Sequence[str], metrics: dict | None = None, masks: dict | None = None) -> None:
     """Write a self-describing classifier checkpoint (weights in float32 plus its recipe, rule 10).
 
     Args:
@@ -131,10 +131,13 @@ def save_classifier(path: os.PathLike | str, model: nn.Module, *, net: str, net_
         model: the trained net.
         net: its builder name in :mod:`evstream.nets.registry`; net_options: the builder's keyword arguments.
         recipe: the input representation; names: class names; metrics: measured numbers to keep with it.
+        masks: a pruned net's keep-masks (``parameter name -> bool tensor``, :class:`evstream.prune.Masks`),
+            stored as ``"masks"``; the weights already hold the zeros.
     """
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    extra = {"masks": {k: v.detach().cpu().bool() for k, v in masks.items()}} if masks else {}
     torch.save({"net": net, "net_options": dict(net_options), "recipe": asdict(recipe), "names": list(names),
-                "metrics": plain(dict(metrics or {})), "model": state}, path)
+                "metrics": plain(dict(metrics or {})), "model": state, **extra}, path)
 
 
 def load_classifier(path: os.PathLike | str) -> tuple[nn.Module, dict]:

@@ -313,13 +313,15 @@ class _ClassificationTask:
 
         return discard_sweep(model, batches, thresholds, device)
 
-    def export(self, model: nn.Module, path: os.PathLike | str, metrics: dict | None = None) -> None:
-        """Write ``model`` as a live classifier checkpoint with this task's recipe (:func:`save_classifier`)."""
+    def export(self, model: nn.Module, path: os.PathLike | str, metrics: dict | None = None,
+               masks: dict | None = None) -> None:
+        """Write ``model`` as a live classifier checkpoint with this task's recipe (:func:`save_classifier`;
+        ``masks``: a pruned net's keep-masks)."""
         options = {"num_classes": len(self.class_names()), "time_steps": self.time_steps,
                    "input_size": self.input_size, **self.net_options}
         recipe = WindowRecipe(tuple(self.dataset_cls.sensor_size), self.time_steps, self.dt_us, self.ds, self.pad_to)
         save_classifier(path, model, net=self.net_name, net_options=options, recipe=recipe,
-                        names=self.class_names(), metrics=metrics)
+                        names=self.class_names(), metrics=metrics, masks=masks)
 
     def spike_stats(self, model: nn.Module, loader, device: torch.device | str = "cpu") -> dict[str, float]:
         """Firing rate and energy per clip over a test loader (:func:`evstream.train.metrics.spike_stats`)."""
