@@ -65,7 +65,7 @@ def _neurons_of(model: nn.Module, names: Iterable[str]) -> dict[str, nn.Module]:
     for weight in names:
         owner = weight.removesuffix(".weight")
         start = next(i for i, (name, _) in enumerate(modules) if name == owner)
-        after = [(name, m) for name, m in modules[start + 1:] if isinstance(m, (LIF, PLIF)) or _is_neuron(m)]
+        after = [(name, m) for name, m in modules[start + 1:] if _is_neuron(m)]
         if not after:
             raise UserError(f"probabilistic pruning: no spiking neuron follows {owner}")
         name, neuron = after[0]

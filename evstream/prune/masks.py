@@ -64,9 +64,11 @@ class Masks:
         return optimizer.register_step_post_hook(lambda *_: self.apply(model))
 
     def kept(self) -> int:
+        """Weights kept."""
         return int(sum(int(m.sum()) for m in self.masks.values()))
 
     def total(self) -> int:
+        """Prunable weights in all."""
         return int(sum(m.numel() for m in self.masks.values()))
 
     def sparsity(self) -> float:
