@@ -138,8 +138,8 @@ class Gen1Detection(torch.utils.data.Dataset):
         with open_events(sample.td_path) as reader:
             return concat_events(list(iter_range(reader, start, sample.label_time)))
 
-    def frames(self, index: int) -> np.ndarray:
-        """The network input of sample ``index``: ``[T, 3, H, W]`` uint8."""
+    def representation(self, index: int) -> np.ndarray:
+        """The network input of sample ``index``: ``[T, 3, H, W]`` uint8 (cached when ``cache_dir`` is set)."""
         def compute():
             return to_spikeyolo_input(self.events(index), self.sensor_size, self.samples[index].label_time,
                                       self.n_time_bins, self.window_us, self.imgsz)[0]
@@ -155,7 +155,7 @@ class Gen1Detection(torch.utils.data.Dataset):
         return len(self.samples)
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        return self.frames(index), self.targets(index)
+        return self.representation(index), self.targets(index)
 
 
 def collate_gen1(batch) -> tuple[torch.Tensor, torch.Tensor]:

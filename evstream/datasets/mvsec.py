@@ -238,11 +238,12 @@ class MVSECDepth(torch.utils.data.Dataset):
             index += len(self)
         if not 0 <= index < len(self):
             raise IndexError(f"index {index} out of range for {len(self)} samples")
-        sample = self.samples[index]
-        if self.transform is None:
-            x = self.events(index)
-        elif self._cache is not None:
-            x = self._cache.get(index, lambda: self.transform(self.events(index), sample.start_us, sample.end_us))
-        else:
-            x = self.transform(self.events(index), sample.start_us, sample.end_us)
+        x = self.events(index) if self.transform is None else self.representation(index)
         return x, self.depth(index)
+
+    def representation(self, index: int) -> np.ndarray:
+        """``transform`` of sample ``index``'s window, from the cache when it holds it (stored there if not)."""
+        sample = self.samples[index]
+        if self._cache is not None:
+            return self._cache.get(index, lambda: self.transform(self.events(index), sample.start_us, sample.end_us))
+        return self.transform(self.events(index), sample.start_us, sample.end_us)

@@ -35,7 +35,8 @@ TASKS = {
 """Task name -> task class (constructed as ``Task(data_dir, **task_options)``)."""
 
 FLAG_SETTINGS = {"epochs": "train.epochs", "batch_size": "train.batch_size", "lr": "train.lr", "out": "train.out_dir",
-                 "device": "train.device", "seed": "train.seed", "net": "task.net", "scale": "task.scale"}
+                 "device": "train.device", "seed": "train.seed", "net": "task.net", "scale": "task.scale",
+                 "cache_dir": "task.cache_dir"}
 """Command-line flag -> the config entry it sets (after --config and --set: the flag wins)."""
 
 
@@ -183,6 +184,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", dest="batch_size", type=int,
                         help="samples per batch; = --set train.batch_size=")
     parser.add_argument("--device", help="cpu, cuda, cuda:1, ...; = --set train.device=")
+    parser.add_argument("--cache-dir", dest="cache_dir", metavar="DIR",
+                        help="representation cache folder (default <data>/.evstream_cache when the data folder is "
+                             "writable); = --set task.cache_dir=")
 
 
 def register(subparsers) -> None:
