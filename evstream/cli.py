@@ -88,7 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_COMMAND_MODULES = ["evstream.train.commands", "evstream.train.cache_commands", "evstream.sim.commands", "evstream.viz.commands"]
+_COMMAND_MODULES = ["evstream.train.commands", "evstream.train.cache_commands", "evstream.train.robustness_commands",
+                    "evstream.sim.commands", "evstream.viz.commands"]
 """Modules whose ``register(subparsers)`` adds further subcommands."""
 
 
