@@ -110,10 +110,10 @@ def _start_worker(groups: list[CacheEntries]) -> None:
     torch.set_num_threads(1)
 
 
-def _fill(entry: tuple[int, int]) -> tuple[int, int]:
+def _fill(entry: tuple[int, int]) -> None:
+    """Compute and store one entry in a worker."""
     group, index = entry
     _WORKER_GROUPS[group].dataset.representation(index)
-    return entry
 
 
 def build_cache(datasets: Iterable[torch.utils.data.Dataset], *, workers: int = 1, shard: Shard = Shard(),
