@@ -68,11 +68,14 @@ class Gen1Task:
         "optimizer": "sgd", "lr": 0.02, "momentum": 0.937, "weight_decay": 5e-4, "schedule": "linear",
         "lrf": 0.004, "warmup_epochs": 10, "warmup_style": "yolo", "warmup_momentum": 0.8, "warmup_bias_lr": 0.1,
         "nominal_batch": 64, "decay_norm_and_bias": False, "grad_clip": 10.0, "epochs": 100, "batch_size": 80,
+        "ema": True,
     }
     """§1.5, Gen1 column, with Ultralytics' trainer: SGD lr0 0.02, momentum 0.937, weight decay 5e-4 on
     conv weights only (scaled by batch / nominal 64), linear to lrf 0.004, 10 warm-up epochs per
     iteration (momentum from 0.8, bias lr from 0.1), gradient norm clipped at 10, 100 epochs, batch 80
-    (``default.yaml``; split over 4 GPUs in the paper). Ultralytics' weight EMA is not used."""
+    (``default.yaml``; split over 4 GPUs in the paper). Ultralytics' weight EMA (decay 0.9999, ramp 2000
+    updates) is what is evaluated and exported; float16 autocast with a GradScaler on CUDA (the trainer's
+    ``amp="auto"``), as the official trainer, which forces AMP on."""
 
     collate = staticmethod(collate_gen1)
 
@@ -106,7 +109,7 @@ class Gen1Task:
 
     def loss(self, model: nn.Module, batch, device: torch.device) -> torch.Tensor:
         frames, targets = batch
-        return self.criterion(model(frames.to(device)), targets.to(device))[0]
+        return self.criterion(model(frames.to(device, non_blocking=True)), targets.to(device, non_blocking=True))[0]
 
     def export(self, model: nn.Module, path: os.PathLike | str, metrics: dict | None = None) -> None:
         """Write ``model`` as a live detector checkpoint with this task's recipe (:func:`save_detector`)."""
@@ -131,7 +134,7 @@ class Gen1Task:
         with torch.no_grad(), SpikeProfiler(model) as profiler:
             for frames, _ in tqdm(loader, desc="eval", leave=False, disable=not progress):
                 for part in frames.split(self.eval_batch, dim=1):  # frames [T, B, 3, H, W]
-                    results += self.predict(model, part.to(device))
+                    results += self.predict(model, part.to(device, non_blocking=True))
         if len(results) != len(dataset):
             raise ValueError("evaluate needs a loader over the whole dataset, in order")
         metrics = self._sample_map(dataset, results)
