@@ -4,7 +4,8 @@ Part 1 runs ``evstream train TASK --device cuda --epochs 1`` with the whole (syn
 training set in one batch, so each task trains exactly one step under the trainer's default AMP
 (float16 autocast + GradScaler on CUDA), then ``evstream eval`` on its checkpoint: gesture (the
 simulator's data set; cifar10dvs, ncaltech101 and nmnist share its task code), gen1 (SpikeYOLO-s on a
-synthetic Gen1 tree), mvsec (the bundled synthetic recording). Part 2 times SpikeYOLO-s (Gen1 input [T=2, B, 3, 256, 320]) and the gesture TA-SNN
+synthetic Gen1 tree), mvsec (the bundled synthetic recording).
+Part 2 times SpikeYOLO-s (Gen1 input [T=2, B, 3, 256, 320]) and the gesture TA-SNN
 (the task's defaults, [T=60, B, 2, 32, 32]): training steps (forward, loss, backward, SGD, AMP) and
 inference (fused for SpikeYOLO, float16 autocast), in samples per second, with the peak GPU memory.
 

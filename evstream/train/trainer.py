@@ -53,7 +53,7 @@ from tqdm import tqdm
 from evstream.errors import UserError, check_positive
 from evstream.jsonout import plain
 from evstream import checkpoint
-from evstream.train.distributed import (GlobalBatchSampler, World, barrier, epoch_seed, init_world, mean_over_ranks,
+from evstream.train.distributed import (GlobalBatchSampler, barrier, epoch_seed, init_world, mean_over_ranks,
                                         sync_batch_norm)
 from evstream.train.ema import ModelEMA
 from evstream.train.precision import AMP_MODES, autocast_dtype
@@ -301,7 +301,8 @@ class Trainer:
         if missing:
             raise checkpoint.CheckpointError(path, f"not a training checkpoint (no {', '.join(missing)}); "
                                                    "an exported model cannot be resumed")
-        trained = {"model": state["train_model"]} if "train_model" in state else state  # saved with ema: "model" is the average
+        # saved with ema, "model" is the average and "train_model" the trained weights
+        trained = {"model": state["train_model"]} if "train_model" in state else state
         checkpoint.load_model_state(self.model, trained, path)
         if self.ema is not None:
             self.ema = ModelEMA(self.model, self.config.ema_decay, self.config.ema_tau, state.get("ema_updates", 0))
@@ -374,7 +375,7 @@ class Trainer:
             print(self.summary(len(sampler)), file=sys.stderr, flush=True)
         for epoch in range(self.start_epoch, config.epochs):
             sampler.set_epoch(epoch)
-            torch.manual_seed(epoch_seed(config.seed, epoch, self.world.rank))  # augmentation, dropout: (seed, epoch, rank)
+            torch.manual_seed(epoch_seed(config.seed, epoch, self.world.rank))  # augmentation, dropout
             start = time.perf_counter()
             train_loss = mean_over_ranks(self.world, self._train_epoch(epoch, train_loader), self.device)
             row = {"epoch": epoch + 1, "train_loss": train_loss, "lr": self.optimizer.param_groups[0]["lr"],

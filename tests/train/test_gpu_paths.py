@@ -23,8 +23,8 @@ from torch import nn
 
 from evstream.cli import main
 
-pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore:'pin_memory' argument is set as true but no accelerator"),
-              pytest.mark.usefixtures("one_torch_thread")]
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_torch_thread"),
+              pytest.mark.filterwarnings("ignore:'pin_memory' argument is set as true but no accelerator")]
 
 FACTORIES = ("zeros", "ones", "empty", "full", "arange", "tensor", "as_tensor", "zeros_like", "ones_like",
              "full_like", "empty_like", "rand", "randn", "randint", "linspace", "eye")

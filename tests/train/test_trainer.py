@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import csv
-import os
 import struct
 
 import pytest
 import torch
-import torch.multiprocessing as mp
 from torch import nn
 
 from evstream.checkpoint import load, state_digest

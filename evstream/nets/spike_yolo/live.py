@@ -104,7 +104,8 @@ def save_detector(path: os.PathLike | str, model: nn.Module, *, net_options: dic
     BatchNorm eps), recipe, names, metrics."""
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     eps = next(m.eps for m in model.modules() if isinstance(m, nn.BatchNorm2d))
-    torch.save({"net": "spike_yolo", "net_options": {"bn_eps": eps, **net_options}, "recipe": asdict(recipe), "names": list(names),
+    torch.save({"net": "spike_yolo", "net_options": {"bn_eps": eps, **net_options}, "recipe": asdict(recipe),
+                "names": list(names),
                 "metrics": plain(dict(metrics or {})), "model": state}, path)
 
 

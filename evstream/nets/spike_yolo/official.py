@@ -36,7 +36,7 @@ import torch
 from torch import nn
 
 from evstream.checkpoint import CheckpointError
-from evstream.nets.spike_yolo.blocks import MS_AllConvBlock, MS_ConvBlock, SepConv, SpikeSPPF
+from evstream.nets.spike_yolo.blocks import MS_AllConvBlock, MS_ConvBlock, SpikeSPPF
 from evstream.nets.spike_yolo.model import SCALES, SpikeYOLO, spike_yolo
 
 __all__ = ["RELEASE_T", "convert_official_state_dict", "load_official", "official_names", "read_official_state_dict"]

@@ -5,7 +5,12 @@ https://github.com/BICLab/SpikeYOLO (commit 309ef5e) with that tree's ``ultralyt
 
     cd SpikeYOLO && python make_golden.py coco OUT                      # the COCO release's code
     cd SpikeYOLO/SpikeYOLO_for_Gen1 && python make_golden.py gen1 OUT   # the Gen1 release's code
-    (PYTHONPATH: the tree, its spikingjelly-0.0.0.0.12 for gen1; timm/torchvision only need to import)
+    (PYTHONPATH: the tree, its spikingjelly-0.0.0.0.12 (both releases import spikingjelly.clock_driven);
+    timm only needs to import: a stub with to_2tuple, trunc_normal_, DropPath, register_model, _cfg serves.
+    The files here were made with the ``ultralytics`` package entered without running its
+    ``__init__`` (which imports torchvision for the data pipeline): a module object named
+    ``ultralytics`` whose ``__path__`` is the tree's folder, ``__version__ = "8.0.0"``, put in
+    ``sys.modules`` before ``main`` runs.)
 
 It writes ``OUT/<variant>_keys.json``: the state-dict names and shapes of ``DetectionModel`` built from
 ``snn_yolov8.yaml`` (COCO: scales n, s, m, l with 80 classes, layer 25 as MS_ConvBlock [2, 7] for m and l
