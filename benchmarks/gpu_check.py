@@ -72,7 +72,7 @@ def one_step(task: str, data: Path, batch: int, device: str, work: Path, *settin
     row = json.loads(out.strip().splitlines()[-1])
     code, out, eval_seconds = run_cli(["eval", task, *common, "--checkpoint", str(work / task / "last.pt")])
     metrics = json.loads(out.strip().splitlines()[0]) if code == 0 else {}
-    return {"ok": code == 0 and np.isfinite(row["train_loss"]), "train_loss": row["train_loss"],
+    return {"ok": code == 0 and bool(np.isfinite(row["train_loss"])), "train_loss": row["train_loss"],
             "train_seconds": round(seconds, 2), "eval_seconds": round(eval_seconds, 2), "metrics": metrics}
 
 
