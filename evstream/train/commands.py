@@ -160,10 +160,13 @@ def _eval(args) -> int:
         test_set = task.eval_dataset(split)
     else:
         raise UserError(f"--split is not available for the {args.task} task")
-    loader = torch.utils.data.DataLoader(test_set, batch_size=train.batch_size,
-                                         collate_fn=getattr(task, "collate", None))
+    device = torch.device(train.device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = train.cudnn_benchmark
+    loader = torch.utils.data.DataLoader(test_set, batch_size=train.batch_size, num_workers=train.num_workers,
+                                         collate_fn=getattr(task, "collate", None), pin_memory=device.type == "cuda")
     with torch.no_grad():
-        metrics = task.evaluate(model, loader, torch.device(train.device), progress=train.progress)
+        metrics = task.evaluate(model, loader, device, progress=train.progress)
     print(to_json(metrics))
     if args.export:
         with atomic_output(args.export) as tmp:

@@ -114,8 +114,9 @@ def test_cli_trains_then_evaluates_and_exports_a_live_detector(tmp_path, capsys)
     metrics = json.loads(capsys.readouterr().out.splitlines()[0])
     assert set(metrics) >= {"sample_mAP50", "prophesee_mAP50", "firing_rate", "energy_uj"}
     model, info = load_detector(tmp_path / "d.pt")
-    assert info["net_options"] == {"scale": "rt", "num_classes": 2, "T": 1, "D": 4}
-    assert info["recipe"] == {"sensor_size": (304, 240, 2), "n_time_bins": 1, "window_us": 250_000, "imgsz": 320}
+    assert info["net_options"] == {"scale": "rt", "num_classes": 2, "T": 1, "D": 4, "bn_eps": 1e-3}
+    assert info["recipe"] == {"sensor_size": (304, 240, 2), "n_time_bins": 1, "window_us": 250_000, "imgsz": 320,
+                              "resize": "linear"}
     assert info["names"] == ["car", "pedestrian"] and info["metrics"] == metrics
     trained = torch.load(run / "last.pt", weights_only=True)["model"]
     for key, value in model.state_dict().items():

@@ -136,8 +136,8 @@ class MvsecTask:
     def _inputs(self, batch, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         """``([T, B, C, H, W] float input, [B, 1, H, W] target)`` of a collated batch, in the learnt unit."""
         x, depth = batch
-        x = torch.as_tensor(x, dtype=torch.float32).to(device).transpose(0, 1)
-        depth = torch.as_tensor(depth, dtype=torch.float32).to(device).unsqueeze(1)
+        x = torch.as_tensor(x, dtype=torch.float32).to(device, non_blocking=True).transpose(0, 1)
+        depth = torch.as_tensor(depth, dtype=torch.float32).to(device, non_blocking=True).unsqueeze(1)
         return x, depth if self.target == "metric" else log_depth_target(depth, self.d_max, self.alpha)
 
     def criterion(self, predictions, target: torch.Tensor) -> torch.Tensor:
