@@ -150,7 +150,7 @@ def _eval(args) -> int:
     state = checkpoint.load(args.checkpoint)
     with _building(args.task):
         task = cls(args.data, **task_options)
-        model = task.build_model()
+        model = task.build_model_for(state) if hasattr(task, "build_model_for") else task.build_model()
     checkpoint.load_model_state(model, state, args.checkpoint)
     model.to(train.device).eval()
     split = args.split or getattr(task, "test_split", None)

@@ -28,6 +28,7 @@ from tqdm import tqdm
 from evstream.datasets.gen1 import GEN1_CLASSES, Gen1Detection, collate_gen1
 from evstream.errors import check_positive
 from evstream.nets.spike_yolo import spike_yolo
+from evstream.nets.spike_yolo.model import BN_EPS, BN_MOMENTUM, LEGACY_BN_EPS
 from evstream.nets.spike_yolo.live import DetectionRecipe, save_detector
 from evstream.nets.spike_yolo.loss import DetectionLoss
 from evstream.nets.spike_yolo.nms import non_max_suppression
@@ -60,6 +61,8 @@ class Gen1Task:
             whatever the loader's batch (the training batch, 80); the metrics do not depend on it.
         resize: ``"linear"`` (the official ``load_image``, ``cv2.INTER_LINEAR``) or ``"area"`` (the
             resize of evstream's earlier models); exported in the recipe so the live detector repeats it.
+        bn_eps, bn_momentum: every BatchNorm's (Ultralytics' 1e-3 and 0.03, the official models'; the
+            bundled detector was trained with torch's 1e-5 and 0.1).
     """
 
     metric: ClassVar[str] = "sample_mAP50"
@@ -82,11 +85,14 @@ class Gen1Task:
     def __init__(self, data_dir: os.PathLike | str, *, scale: str = "s", T: int = 2, D: int = 4,
                  window_us: int = 250_000, imgsz: int = 320, eval_split: str = "val",
                  cache_dir: os.PathLike | str | None = None, conf_threshold: float = 0.001,
-                 iou_threshold: float = 0.7, max_det: int = 300, eval_batch: int = 8, resize: str = "linear"):
+                 iou_threshold: float = 0.7, max_det: int = 300, eval_batch: int = 8, resize: str = "linear",
+                 bn_eps: float = BN_EPS, bn_momentum: float = BN_MOMENTUM):
         check_positive("task", T=T, D=D, window_us=window_us, imgsz=imgsz, max_det=max_det, eval_batch=eval_batch)
         self.eval_batch = int(eval_batch)
         resize_mode(resize)
         self.resize = resize
+        check_positive("task", bn_eps=bn_eps, bn_momentum=bn_momentum)
+        self.bn_eps, self.bn_momentum = float(bn_eps), float(bn_momentum)
         self.data_dir, self.scale, self.T, self.D = data_dir, scale, int(T), int(D)
         self.window_us, self.imgsz, self.eval_split, self.cache_dir = int(window_us), int(imgsz), eval_split, cache_dir
         self.conf_threshold, self.iou_threshold, self.max_det = conf_threshold, iou_threshold, max_det
@@ -98,7 +104,19 @@ class Gen1Task:
         return f"spike_yolo-{self.scale}"
 
     def build_model(self) -> nn.Module:
-        return spike_yolo(scale=self.scale, num_classes=len(GEN1_CLASSES), T=self.T, D=self.D)
+        return spike_yolo(scale=self.scale, num_classes=len(GEN1_CLASSES), T=self.T, D=self.D, bn_eps=self.bn_eps,
+                          bn_momentum=self.bn_momentum)
+
+    def build_model_for(self, state: dict) -> nn.Module:
+        """The net for a checkpoint: an exported detector's BatchNorm eps is its own (one written before
+        the eps was stored has torch's default), so ``evstream eval`` scores it as it was trained."""
+        model = self.build_model()
+        if state.get("net") == "spike_yolo":
+            eps = state.get("net_options", {}).get("bn_eps", LEGACY_BN_EPS)
+            for module in model.modules():
+                if isinstance(module, nn.BatchNorm2d):
+                    module.eps = float(eps)
+        return model
 
     def dataset(self, split: str) -> Gen1Detection:
         return Gen1Detection(self.data_dir, split, n_time_bins=self.T, window_us=self.window_us, imgsz=self.imgsz,
