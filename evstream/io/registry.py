@@ -15,6 +15,7 @@ READERS = {
     "dat": "evstream.io.dat:DatReader",
     "evt2": "evstream.io.evt2:Evt2Reader",
     "evt3": "evstream.io.evt3:Evt3Reader",
+    "evt21": "evstream.io.evt21:Evt21Reader",
     "atis_bin": "evstream.io.atis_bin:AtisBinReader",
     "mvsec": "evstream.io.hdf5_datasets:MvsecReader",
     "dsec": "evstream.io.hdf5_datasets:DsecReader",
@@ -28,6 +29,7 @@ WRITERS = {
     "dat": "evstream.io.dat:DatWriter",
     "evt2": "evstream.io.evt2:Evt2Writer",
     "evt3": "evstream.io.evt3:Evt3Writer",
+    "evt21": "evstream.io.evt21:Evt21Writer",
     "aedat4": "evstream.io.aedat4:Aedat4Writer",
     "npz": "evstream.io.npz:NpzWriter",
     "aedat2": "evstream.io.aedat2:Aedat2Writer",
@@ -39,7 +41,7 @@ WRITERS = {
 
 WRITER_SUFFIXES = {".h5": "evstream_h5", ".hdf5": "evstream_h5", ".dat": "dat", ".aedat4": "aedat4",
                    ".npz": "npz", ".raw": "evt3", ".bin": "atis_bin"}
-"""Default output format by file suffix (``.raw`` is EVT 3.0 unless ``format="evt2"``)."""
+"""Default output format by file suffix (``.raw`` is EVT 3.0 unless ``format="evt2"`` or ``"evt21"``)."""
 
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 _HEADER_PEEK = 1 << 16
@@ -74,7 +76,7 @@ def writer_format_for(path: os.PathLike | str) -> str:
 
 
 def _prophesee_header_format(head: bytes) -> str | None:
-    """'evt2', 'evt3' or 'dat' for a Prophesee ``%`` text header, None when it is not one."""
+    """'evt2', 'evt21', 'evt3' or 'dat' for a Prophesee ``%`` text header, None when it is not one."""
     if not head.startswith(b"%"):
         return None
     lines = []
@@ -137,7 +139,7 @@ def detect_format(path: os.PathLike | str) -> str:
         return "npz"
     prophesee = _prophesee_header_format(head)
     if prophesee is not None:
-        if prophesee not in ("dat", "evt2", "evt3"):
+        if prophesee not in ("dat", "evt2", "evt21", "evt3"):
             raise EventFileError(path, f"unsupported Prophesee RAW encoding {prophesee.removeprefix('evt?')!r}", 0)
         return prophesee
     if head.startswith(b"#"):
