@@ -141,9 +141,14 @@ class DatReader(EventReader):
             width, height, _ = check_sensor_size((*tuple(sensor_size)[:2], 2))
         else:
             try:
-                width, height = header.geometry() or ATIS_SIZE
+                geometry = header.geometry()
             except ValueError as err:
                 raise EventFileError(self.path, f"unreadable geometry in the header: {err}", 0) from None
+            width, height = geometry or ATIS_SIZE
+            if geometry is None:
+                self._size_assumed = True
+                self.notes.append(f"no % Width / % Height in the header: the ATIS {width}x{height} is assumed "
+                                  "(pass --sensor-size W H for another sensor)")
         self.sensor_size = (width, height, 2)
         self.header = header
         self._t0 = header.t0(self.path)

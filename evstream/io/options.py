@@ -42,7 +42,7 @@ def add_reader_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--camera", choices=["left", "right"], help="MVSEC/DSEC camera")
     parser.add_argument("--strict", action="store_true", help="fail on a truncated file instead of warning")
     parser.add_argument("--sensor-size", dest="sensor_size", type=int, nargs=2, metavar=("W", "H"),
-                        help="sensor geometry of files that lack it (headerless DAT or RAW, ATIS .bin, npz, AEDAT 3.1)")
+                        help="sensor geometry of files that lack it (headerless DAT or RAW, CSV, ATIS .bin, npz, AEDAT 3.1)")
     parser.add_argument("--dataset", choices=sorted(DATASETS),
                         help="data set an ATIS .bin file comes from, for its sensor (nmnist: 34x34; ncaltech101: "
                              "the events' extent within 240x180)")

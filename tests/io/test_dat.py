@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import numpy as np
@@ -180,3 +181,40 @@ def test_time_going_back_less_than_half_the_range_is_an_error(tmp_path):
         evstream.read_events(path)  # whole-file path
     with evstream.open_events(path) as reader, pytest.raises(EventFileError, match=match):
         list(reader.chunks(2))  # block path
+
+
+def headerless_dat(tmp_path, events):
+    """A DAT file as other tools write it: no % Width / % Height (its events reach 639x479)."""
+    path = tmp_path / "headerless.dat"
+    records = np.empty((len(events), 2), "<u4")
+    records[:, 0] = events["t"]
+    records[:, 1] = events["x"].astype(np.uint32) | events["y"].astype(np.uint32) << 14 | events["p"].astype(np.uint32) << 28
+    path.write_bytes(b"% Data file containing CD events.\n% Version 2\n\x0c\x08" + records.tobytes())
+    return path
+
+
+def test_headerless_dat_takes_sensor_size_in_info_convert_and_replay(tmp_path, capsys):
+    from evstream.cli import main
+
+    events = synthetic_events(3_000, 640, 480, seed=9)
+    events["x"][-1], events["y"][-1] = 639, 479
+    path = headerless_dat(tmp_path, events)
+    assert main(["info", str(path)]) == 2  # 304x240 assumed: the error says how to pass the size
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "outside the 304x240 sensor" in err and "--sensor-size W H" in err
+    assert main(["info", str(path), "--sensor-size", "640", "480", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert (info["width"], info["height"], info["events"]) == (640, 480, len(events))
+    out = tmp_path / "copy.dat"
+    assert main(["convert", str(path), str(out), "--sensor-size", "640", "480", "--quiet"]) == 0
+    with evstream.open_events(out) as reader:
+        assert reader.sensor_size == (640, 480, 2)
+        np.testing.assert_array_equal(reader.read(), events)
+    capsys.readouterr()
+    assert main(["replay", str(path), "--headless", "--no-video", "--sensor-size", "640", "480",
+                 "--out", str(tmp_path)]) == 0
+    summary = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert summary["sensor"] == "640x480" and summary["events"] == len(events) and summary["error"] is None
+    with evstream.open_events(path) as reader:
+        assert reader.notes == ["no % Width / % Height in the header: the ATIS 304x240 is assumed "
+                                "(pass --sensor-size W H for another sensor)"]
