@@ -83,7 +83,7 @@ def grid_shape(anchors: int) -> tuple[int, int]:
 
 
 def predictions(anchors: int, classes: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """YOLOv8-shaped decoded predictions ``boxes [1, A, 4]`` xyxy and ``scores [1, A, nc]`` (see the module docstring)."""
+    """YOLOv8-shaped decoded predictions ``boxes [1, A, 4]`` xyxy and ``scores [1, A, nc]`` (module docstring)."""
     width, height = grid_shape(anchors)
     g = torch.Generator().manual_seed(seed)
     centres, sizes = [], []

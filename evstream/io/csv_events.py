@@ -247,7 +247,8 @@ class CsvReader(EventReader):
         repeated = {"txyp"[f] for f in fields if f >= 0 and fields.count(f) > 1}
         if missing or repeated:
             problem = (f"no {', '.join(missing)} column" if missing else f"column {', '.join(sorted(repeated))} twice")
-            raise EventFileError(self.path, f"{problem} in {','.join(names)!r} (a header or columns= names t, x, y, p)", 0)
+            raise EventFileError(self.path, f"{problem} in {','.join(names)!r} (a header or columns= names t, x, y, p)",
+                                 0)
         stated = (sizes["x"], sizes["y"]) if "x" in sizes and "y" in sizes else None
         return fields, stated
 
@@ -269,6 +270,9 @@ class CsvReader(EventReader):
                 else:
                     cut = data.rfind(b"\n") + 1
                     if cut == 0:
+                        if len(data) > READ_BYTES:
+                            raise EventFileError(self.path, f"a line longer than {READ_BYTES} bytes: not an event file",
+                                                 offset)
                         carry = data
                         continue
                 buf = np.frombuffer(data, np.uint8, cut)

@@ -136,7 +136,8 @@ class Evt21Reader(RawReader):
         super().__init__(path, strict=strict, sensor_size=sensor_size, threads=threads)
         if "endianness=legacy" in self.header.fields.get("format", "").replace(" ", "").lower():
             self.close()
-            raise EventFileError(self.path, "EVT 2.1 with endianness=legacy (swapped 32-bit halves) is not supported", 0)
+            raise EventFileError(self.path, "EVT 2.1 with endianness=legacy (swapped 32-bit halves) is not supported",
+                                 0)
 
     def read(self) -> np.ndarray:
         """All events from the current position, the streamed blocks joined."""

@@ -168,7 +168,8 @@ class EventReader(ABC):
         reason = bad_event(events, self.sensor_size, last_t, "the block read from here")
         if reason is not None:
             if self._size_assumed and " is outside the " in reason:
-                reason += "; the file states no sensor size, that one was assumed: pass sensor_size=(W, H) (--sensor-size W H)"
+                reason += ("; the file states no sensor size, that one was assumed: pass sensor_size=(W, H) "
+                           "(--sensor-size W H)")
             raise EventFileError(self.path, reason, offset)
 
 

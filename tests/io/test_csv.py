@@ -129,6 +129,14 @@ def test_bad_lines_are_one_line_errors(tmp_path, text, message):
         assert f"byte offset {text.index(message.split(chr(39))[1])}:" in str(err.value)
 
 
+def test_a_line_without_end_is_refused_in_bounded_memory(tmp_path, monkeypatch):
+    monkeypatch.setattr(csv_events, "READ_BYTES", 1000)
+    path = tmp_path / "long.csv"
+    path.write_bytes(b"t,x,y,p\n1,2,3,1\n" + b"7" * 5000)
+    with pytest.raises(EventFileError, match="a line longer than 1000 bytes"):
+        evstream.read_events(path, sensor_size=(8, 8))
+
+
 def test_columns_option_is_checked(tmp_path):
     path = tmp_path / "bare.csv"
     path.write_text("1,2,3,1\n")

@@ -188,7 +188,8 @@ def headerless_dat(tmp_path, events):
     path = tmp_path / "headerless.dat"
     records = np.empty((len(events), 2), "<u4")
     records[:, 0] = events["t"]
-    records[:, 1] = events["x"].astype(np.uint32) | events["y"].astype(np.uint32) << 14 | events["p"].astype(np.uint32) << 28
+    x, y, p = (events[name].astype(np.uint32) for name in "xyp")
+    records[:, 1] = x | y << 14 | p << 28
     path.write_bytes(b"% Data file containing CD events.\n% Version 2\n\x0c\x08" + records.tobytes())
     return path
 

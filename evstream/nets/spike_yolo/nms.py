@@ -60,7 +60,8 @@ def _greedy_nms(boxes, classes, threshold, limit):
     end = np.empty(n, np.int64)  # score position -> end of its class run
     stop = n
     for g in range(n - 1, -1, -1):
-        x0[g], y0[g], x1[g], y1[g] = boxes[grouped[g], 0], boxes[grouped[g], 1], boxes[grouped[g], 2], boxes[grouped[g], 3]
+        box = boxes[grouped[g]]
+        x0[g], y0[g], x1[g], y1[g] = box[0], box[1], box[2], box[3]
         at[grouped[g]] = g
         if g < n - 1 and classes[grouped[g]] != classes[grouped[g + 1]]:
             stop = g + 1
@@ -82,7 +83,7 @@ def _greedy_nms(boxes, classes, threshold, limit):
         kept += 1
         ax0, ay0, ax1, ay1 = x0[g], y0[g], x1[g], y1[g]
         area = max(ax1 - ax0, zero) * max(ay1 - ay0, zero)
-        for j in range(g + 1, end[k]):  # branch-free: vectorised
+        for j in range(g + 1, end[k]):  # branch-free, so that it vectorises
             inter[j] = max(min(ax1, x1[j]) - max(ax0, x0[j]), zero) * max(min(ay1, y1[j]) - max(ay0, y0[j]), zero)
         for j in range(g + 1, end[k]):
             if (inter[j] <= zero and disjoint_kept) or removed[j]:
