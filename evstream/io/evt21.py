@@ -128,8 +128,6 @@ class Evt21Reader(RawReader):
     word_dtype = np.dtype("<u8")
     initial_state = (0, -1, np.iinfo(np.int64).min)
     max_events_per_word = _VECTOR
-    wrap_shift = 6
-    carried_fields = (1,)
     _decode = staticmethod(_decode_evt21)
 
     def __init__(self, path, *, strict: bool = False, sensor_size=None, threads: int | None = None):
