@@ -73,8 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
                                          "space. The output appears only when complete; an existing one is kept "
                                          "unless --force.")
     convert.add_argument("input", help="event file to read (any readable format)")
-    convert.add_argument("output", help="output path; the suffix picks the format (.h5 .dat .raw .aedat4 .npz .bin)")
-    convert.add_argument("--format", help="output format name (e.g. evt2 for a .raw file)")
+    convert.add_argument("output", help="output path; the suffix picks the format (.h5 .dat .raw .aedat4 .npz .bin .csv)")
+    convert.add_argument("--format", help="output format name (e.g. evt2 or evt21 for a .raw file)")
     convert.add_argument("--start", type=int, metavar="US", help="keep events at or after this time (us)")
     convert.add_argument("--end", type=int, metavar="US", help="keep events before this time (us)")
     convert.add_argument("--crop", type=int, nargs=4, metavar=("X", "Y", "W", "H"), help="keep a rectangle")
@@ -88,7 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_COMMAND_MODULES = ["evstream.train.commands", "evstream.sim.commands", "evstream.viz.commands", "evstream.export.commands",
+_COMMAND_MODULES = ["evstream.train.commands", "evstream.train.cache_commands", "evstream.train.robustness_commands",
+                    "evstream.sim.commands", "evstream.viz.commands", "evstream.export.commands",
                     "evstream.prune.commands"]
 """Modules whose ``register(subparsers)`` adds further subcommands."""
 

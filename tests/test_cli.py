@@ -97,7 +97,7 @@ def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentP
     return action.choices
 
 
-@pytest.mark.parametrize("command", ["info", "convert", "train", "eval", "export", "prune"])
+@pytest.mark.parametrize("command", ["info", "convert", "train", "eval", "cache", "robustness", "export", "prune"])
 def test_every_argument_has_help(command):
     parser = _subparsers(build_parser())[command]
     undocumented = [a.dest for a in parser._actions if not a.help or not a.help.strip()]

@@ -95,13 +95,14 @@ class EventClassificationDataset(torch.utils.data.Dataset, ABC):
     def __len__(self) -> int:
         return len(self.samples)
 
+    def representation(self, index: int) -> np.ndarray:
+        """``transform`` of sample ``index``'s events, from the cache when it holds them (stored there if not)."""
+        if self._cache is not None:
+            return self._cache.get(index, lambda: self.transform(self.events(index)))
+        return self.transform(self.events(index))
+
     def __getitem__(self, index: int):
-        if self.transform is None:
-            data = self.events(index)
-        elif self._cache is not None:
-            data = self._cache.get(index, lambda: self.transform(self.events(index)))
-        else:
-            data = self.transform(self.events(index))
+        data = self.events(index) if self.transform is None else self.representation(index)
         if self.sample_transform is not None:
             data = self.sample_transform(data)
         return data, self.samples[index].label

@@ -10,8 +10,9 @@ dataclasses fill with every field; a transform whose ``repr`` holds a memory add
 function, a lambda, an object without a ``__repr__``) has no stable parameters, so it is not
 cached (:func:`transform_signature` says so once, with a warning).
 
-Files are written atomically (parallel DataLoader workers are safe) and read memory-mapped:
-a training crop of T frames out of a long stack only reads those frames.
+Files are written atomically (:func:`~evstream.io.atomic.atomic_output`: parallel DataLoader
+workers and ``evstream cache`` shards are safe, and a killed writer leaves no half entry) and read
+memory-mapped: a training crop of T frames out of a long stack only reads those frames.
 """
 
 from __future__ import annotations
@@ -19,12 +20,13 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import tempfile
 import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
+
+from evstream.io.atomic import atomic_output
 
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
 
@@ -88,14 +90,20 @@ class RepresentationCache:
         self.folder = Path(root) / key
         self.folder.mkdir(parents=True, exist_ok=True)
 
+    def path(self, index: int) -> Path:
+        """The file of sample ``index``'s entry (present once the entry is complete)."""
+        return self.folder / f"{index:07d}.npy"
+
+    def has(self, index: int) -> bool:
+        """Whether sample ``index`` is cached."""
+        return self.path(index).exists()
+
     def get(self, index: int, compute: Callable[[], np.ndarray]) -> np.ndarray:
         """The array of sample ``index`` (memory-mapped copy-on-write: slicing reads only the slice)."""
-        path = self.folder / f"{index:07d}.npy"
+        path = self.path(index)
         if path.exists():
             return np.load(path, mmap_mode="c")
         value = np.asarray(compute())
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".npy", dir=self.folder)
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, value)
-        os.replace(tmp, path)
+        with atomic_output(path) as tmp:
+            np.save(tmp, value)
         return value

@@ -27,7 +27,7 @@ from evstream.datasets.cache import open_cache
 from evstream.events import concat_events
 from evstream.io import open_events
 from evstream.io.convert import iter_range
-from evstream.ops.spikeyolo_input import Letterbox, letterbox_geometry, to_spikeyolo_input
+from evstream.ops.spikeyolo_input import Letterbox, letterbox_geometry, resize_mode, to_spikeyolo_input
 
 __all__ = ["GEN1_CLASSES", "GEN1_SENSOR_SIZE", "Gen1Detection", "Gen1Sample", "collate_gen1", "convert_boxes",
            "load_boxes"]
@@ -87,6 +87,7 @@ class Gen1Detection(torch.utils.data.Dataset):
         root: dataset folder (layout above). split: ``"train"``, ``"val"`` or ``"test"``.
         n_time_bins: T (2 as the released SpikeYOLO data). window_us: 250 ms before each label.
         imgsz: long side of the network input (320 -> 320x256). cache_dir: frame cache folder.
+        resize: ``"linear"`` (the official ``load_image``) or ``"area"`` (:func:`evstream.ops.to_spikeyolo_input`).
 
     Shape:
         frames ``[T, 3, H, W]`` uint8 (scale by 1/255); targets ``[N, 5]`` float32 (class, x1, y1,
@@ -97,13 +98,16 @@ class Gen1Detection(torch.utils.data.Dataset):
     classes = GEN1_CLASSES
 
     def __init__(self, root: os.PathLike | str, split: str = "train", *, n_time_bins: int = 2,
-                 window_us: int = 250_000, imgsz: int = 320, cache_dir: os.PathLike | str | None = None):
+                 window_us: int = 250_000, imgsz: int = 320, cache_dir: os.PathLike | str | None = None,
+                 resize: str = "linear"):
         if split not in ("train", "val", "test"):
             raise ValueError(f"split must be 'train', 'val' or 'test', got {split!r}")
         if n_time_bins < 1 or window_us < n_time_bins:
             raise ValueError(f"need n_time_bins >= 1 and window_us >= n_time_bins, got {n_time_bins}, {window_us}")
         self.root, self.split = Path(root), split
         self.n_time_bins, self.window_us, self.imgsz = int(n_time_bins), int(window_us), int(imgsz)
+        resize_mode(resize)
+        self.resize = resize
         self.letterbox: Letterbox = letterbox_geometry(self.sensor_size, self.imgsz)
         folder = self.root / split
         if not folder.is_dir():
@@ -125,7 +129,7 @@ class Gen1Detection(torch.utils.data.Dataset):
         samples = tuple((s.td_path.name, s.label_time) for s in self.samples)
         self._cache = open_cache(cache_dir, type(self).__name__, None, files=files,
                                  parts=(str(self.root.resolve()), split, self.n_time_bins, self.window_us, self.imgsz,
-                                        samples))
+                                        samples, self.resize))
 
     def ground_truth(self, td_path: Path) -> np.ndarray:
         """All boxes of a recording (toolbox field names), for the Prophesee protocol."""
@@ -138,11 +142,11 @@ class Gen1Detection(torch.utils.data.Dataset):
         with open_events(sample.td_path) as reader:
             return concat_events(list(iter_range(reader, start, sample.label_time)))
 
-    def frames(self, index: int) -> np.ndarray:
-        """The network input of sample ``index``: ``[T, 3, H, W]`` uint8."""
+    def representation(self, index: int) -> np.ndarray:
+        """The network input of sample ``index``: ``[T, 3, H, W]`` uint8 (cached when ``cache_dir`` is set)."""
         def compute():
             return to_spikeyolo_input(self.events(index), self.sensor_size, self.samples[index].label_time,
-                                      self.n_time_bins, self.window_us, self.imgsz)[0]
+                                      self.n_time_bins, self.window_us, self.imgsz, resize=self.resize)[0]
         return self._cache.get(index, compute) if self._cache is not None else compute()
 
     def targets(self, index: int) -> np.ndarray:
@@ -155,7 +159,7 @@ class Gen1Detection(torch.utils.data.Dataset):
         return len(self.samples)
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        return self.frames(index), self.targets(index)
+        return self.representation(index), self.targets(index)
 
 
 def collate_gen1(batch) -> tuple[torch.Tensor, torch.Tensor]:

@@ -12,7 +12,8 @@ Splits (models.md §5.2, §5.3, §7):
   take-off/landing frame ranges (``datasets/MVSEC/indices.py``, as it slices them); clip at 10 m.
 - ``"synthetic"``: every sequence under the root (``evstream simulate depth``); the last one (sorted by
   name) is the test split, the others train; a single sequence is cut in time, the first 80 % of its
-  depth maps train. Clip at 40 m, the simulator's range.
+  depth maps train. Split ``"all"`` takes every sequence whole (a folder of held-out test sequences).
+  Clip at 40 m, the simulator's range.
 """
 
 from __future__ import annotations
@@ -122,7 +123,7 @@ class MVSECDepth(torch.utils.data.Dataset):
     Args:
         root: folder holding ``<seq>_data.hdf5`` and ``<seq>_gt.hdf5`` (also searched one level down,
             e.g. ``<root>/indoor_flying/indoor_flying1_data.hdf5``).
-        split: ``"train"`` or ``"test"``.
+        split: ``"train"``, ``"test"``, or ``"all"`` (synthetic only: every sequence of the folder).
         scenario: a key of :data:`SCENARIOS` or ``"synthetic"``.
         transform: ``(events per camera, start_us, end_us) -> array`` (:class:`CumulativeWindow`,
             :class:`HistogramWindow`); cached under ``cache_dir`` when given. None returns the events.
@@ -145,10 +146,12 @@ class MVSECDepth(torch.utils.data.Dataset):
     def __init__(self, root: os.PathLike | str, split: str = "train", *, scenario: str = "outdoor",
                  transform: Callable | None = None, cameras: tuple[str, ...] = ("left",), window_us: int = 50_000,
                  cache_dir: os.PathLike | str | None = None):
-        if split not in ("train", "test"):
-            raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+        if split not in ("train", "test", "all"):
+            raise ValueError(f"split must be 'train', 'test' or 'all', got {split!r}")
         if scenario != "synthetic" and scenario not in SCENARIOS:
             raise ValueError(f"unknown scenario {scenario!r}; one of {sorted(SCENARIOS) + ['synthetic']}")
+        if split == "all" and scenario != "synthetic":
+            raise ValueError(f"split 'all' is for the synthetic scenario; MVSEC's {scenario!r} has train and test")
         if tuple(cameras) not in (("left",), ("left", "right")):
             raise ValueError(f"cameras must be ('left',) or ('left', 'right'), got {cameras!r}")
         if not int(window_us) > 0:
@@ -187,6 +190,8 @@ class MVSECDepth(torch.utils.data.Dataset):
                        if p.with_name(p.name.replace("_gt.hdf5", "_data.hdf5")).exists())
         if not names:
             raise FileNotFoundError(f"MVSECDepth: no <seq>_data.hdf5 + <seq>_gt.hdf5 pairs in {self.root}")
+        if self.split == "all":
+            return [(n, None) for n in names]
         if len(names) > 1:
             chosen = names[:-1] if self.split == "train" else names[-1:]
             return [(n, None) for n in chosen]
@@ -238,11 +243,12 @@ class MVSECDepth(torch.utils.data.Dataset):
             index += len(self)
         if not 0 <= index < len(self):
             raise IndexError(f"index {index} out of range for {len(self)} samples")
-        sample = self.samples[index]
-        if self.transform is None:
-            x = self.events(index)
-        elif self._cache is not None:
-            x = self._cache.get(index, lambda: self.transform(self.events(index), sample.start_us, sample.end_us))
-        else:
-            x = self.transform(self.events(index), sample.start_us, sample.end_us)
+        x = self.events(index) if self.transform is None else self.representation(index)
         return x, self.depth(index)
+
+    def representation(self, index: int) -> np.ndarray:
+        """``transform`` of sample ``index``'s window, from the cache when it holds it (stored there if not)."""
+        sample = self.samples[index]
+        if self._cache is not None:
+            return self._cache.get(index, lambda: self.transform(self.events(index), sample.start_us, sample.end_us))
+        return self.transform(self.events(index), sample.start_us, sample.end_us)

@@ -2,6 +2,11 @@
 
 Layout: a ``%`` text header, two bytes (event type, event size = 8), then little-endian
 records ``u32 t`` (µs), ``u32 w`` with x = bits 0-13, y = bits 14-27, p = bits 28-31 (0 or 1).
+A ``% T0`` line (faery writes one) is added to every time, as faery reads it.
+
+The writer follows Prophesee's own DAT writer: ``% Data file containing CD events.``, ``% Version 2``,
+``% Date``, ``% Height``, ``% Width``, then event type 0x0C (CD) and size 8, which Metavision, faery
+(it refuses type 0x00 Event2D) and expelliarmus read.
 
 Timestamps are 32-bit and wrap after about 71.6 minutes: the reader adds 2^32 µs each time the
 raw time drops by more than 2^31 µs, so recordings of any length come out monotonic. The writer
@@ -16,6 +21,7 @@ The reading of 8-byte records and the 32-bit time helpers here are shared with A
 
 from __future__ import annotations
 
+import datetime
 import os
 
 import numpy as np
@@ -32,6 +38,8 @@ from evstream.io.writer import EventWriter
 
 EVENT_TYPES = {0x00: "Event2D", 0x0C: "CD"}
 """DAT event types read here; both use the same 8-byte record."""
+CD_TYPE = 0x0C
+"""The event type the writer writes (Metavision's CD)."""
 
 ATIS_SIZE = (304, 240)
 """Geometry assumed when the header has none (N-CARS and Gen1 come from the ATIS 304x240)."""
@@ -133,11 +141,17 @@ class DatReader(EventReader):
             width, height, _ = check_sensor_size((*tuple(sensor_size)[:2], 2))
         else:
             try:
-                width, height = header.geometry() or ATIS_SIZE
+                geometry = header.geometry()
             except ValueError as err:
                 raise EventFileError(self.path, f"unreadable geometry in the header: {err}", 0) from None
+            width, height = geometry or ATIS_SIZE
+            if geometry is None:
+                self._size_assumed = True
+                self.notes.append(f"no % Width / % Height in the header: the ATIS {width}x{height} is assumed "
+                                  "(pass --sensor-size W H for another sensor)")
         self.sensor_size = (width, height, 2)
         self.header = header
+        self._t0 = header.t0(self.path)
         self._data_offset = offset + 2
 
     def close(self) -> None:
@@ -162,7 +176,10 @@ class DatReader(EventReader):
         return decode
 
     def _blocks(self):
-        yield from gather_blocks(word_slices(self), self._decoder(_decoder_state()), BLOCK_EVENTS)
+        for block, offset in gather_blocks(word_slices(self), self._decoder(_decoder_state()), BLOCK_EVENTS):
+            if self._t0:
+                block["t"] += self._t0
+            yield block, offset
         report_partial_word(self)
 
     def read(self) -> np.ndarray:
@@ -192,6 +209,8 @@ class DatReader(EventReader):
                 events["t"][start:stop] += high
             high += int(state[0])
         report_partial_word(self)
+        if self._t0:
+            events["t"] += self._t0
         doubt = any(state[3] for state in results) or any(
             events["t"][start] < events["t"][start - 1] for start, _ in parts[1:])
         return check_whole(self, events, self._data_offset) if doubt else events
@@ -277,7 +296,7 @@ def check_times_u32(t: np.ndarray, previous: int | None, path) -> None:
 
 
 class DatWriter(EventWriter):
-    """Writes a DAT v2 Event2D file (header with ``% Width``/``% Height``; expelliarmus reads it)."""
+    """Writes a DAT v2 CD file with Prophesee's header (see the module docstring; faery and expelliarmus read it)."""
 
     format = "dat"
 
@@ -288,9 +307,10 @@ class DatWriter(EventWriter):
             raise ValueError(f"{self.path}: DAT stores 14-bit coordinates, sensor {width}x{height} is too large")
         self._previous: int | None = None
         self._file = open(self.path, "wb")
-        header = (f"% Data file containing Event2D events.\n% Version 2\n"
-                  f"% Width {width}\n% Height {height}\n")
-        self._file.write(header.encode("ascii") + bytes([0x00, 8]))
+        date = datetime.datetime.now().strftime("%Y-%m-%d %H:%M:%S")
+        header = (f"% Data file containing CD events.\n% Version 2\n% Date {date}\n"
+                  f"% Height {height}\n% Width {width}\n")
+        self._file.write(header.encode("ascii") + bytes([CD_TYPE, 8]))
 
     def _write(self, events: np.ndarray) -> None:
         check_polarity(events, self.path)

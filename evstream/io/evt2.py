@@ -119,6 +119,7 @@ class Evt2Writer(RawWriter):
     """Writes an EVT 2.0 RAW file (expelliarmus and evlib read it identically below 2^34 us)."""
 
     format = "evt2"
+    evt_version = "2.0"
     max_time_us = 1 << 50
     word_dtype = np.dtype("<u4")
     initial_state = (-1,)

@@ -218,6 +218,7 @@ class Evt3Writer(RawWriter):
     """Writes an EVT 3.0 RAW file with vectorised runs (evlib reads it identically, wraps included)."""
 
     format = "evt3"
+    evt_version = "3.0"
     max_time_us = 1 << 40
     word_dtype = np.dtype("<u2")
     initial_state = (-1, -1, -1)

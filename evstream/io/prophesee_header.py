@@ -49,6 +49,14 @@ class PropheseeHeader:
         return None
 
 
+    def t0(self, path) -> int:
+        """The ``% t0`` line's time offset in us (faery writes times relative to it), else 0."""
+        text = self.fields.get("t0", "0").strip()
+        if not (text.isascii() and text.isdigit() and len(text) <= 18):
+            raise EventFileError(path, f"% t0 {text[:24]!r} is not a time in us (a whole number >= 0)", 0)
+        return int(text)
+
+
 def parse_header(buf: bytes, path) -> PropheseeHeader:
     """Parse the leading ``%`` lines of ``buf`` (the start of the file).
 

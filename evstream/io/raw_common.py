@@ -86,6 +86,7 @@ class RawReader(EventReader):
             self._size = os.fstat(self._file.fileno()).st_size
             self.header = read_raw_header(self._file, self.path, self.format)
             self.sensor_size = self._geometry(sensor_size)
+            self._t0 = self.header.t0(self.path)
         self._data_offset = self.header.data_offset
 
     def _geometry(self, sensor_size) -> tuple[int, int, int]:
@@ -113,7 +114,10 @@ class RawReader(EventReader):
         self._file.close()
 
     def _blocks(self) -> Iterator[tuple[np.ndarray, int]]:
-        yield from self._decoded(BLOCK_EVENTS)
+        for block, offset in self._decoded(BLOCK_EVENTS):
+            if self._t0:
+                block["t"] += self._t0
+            yield block, offset
         self._report_tail()
 
     def _report_tail(self) -> None:
@@ -136,6 +140,8 @@ class RawReader(EventReader):
         if events is None:
             events = self._read_parts([(0, n_words)], n_words)
         self._report_tail()
+        if self._t0:
+            events["t"] += self._t0
         return events
 
     def _read_parts(self, parts: list[tuple[int, int]], n_words: int) -> np.ndarray | None:
@@ -235,6 +241,8 @@ class RawWriter(EventWriter):
     words (the decoder's wrap count starts at zero, so the writer walks the clock up to each time).
     """
 
+    evt_version: ClassVar[str]
+    """The header's ``% evt`` version ("2.0", "2.1", "3.0")."""
     max_time_us: ClassVar[int]
     word_dtype: ClassVar[np.dtype]
     initial_state: ClassVar[tuple[int, ...]]
@@ -252,7 +260,7 @@ class RawWriter(EventWriter):
             raise ValueError(f"{self.path}: RAW words hold 11-bit coordinates, sensor {width}x{height} is too large")
         self._state = np.array(self.initial_state, dtype=np.int64)
         self._file = open(self.path, "wb")
-        self._file.write((f"% evt {self.format[3]}.0\n% format {self.format.upper()};height={height};width={width}\n"
+        self._file.write((f"% evt {self.evt_version}\n% format {self.format.upper()};height={height};width={width}\n"
                           f"% geometry {width}x{height}\n% end\n").encode("ascii"))
 
     def _write(self, events: np.ndarray) -> None:

@@ -60,6 +60,8 @@ class EventReader(ABC):
         self.sensor_size: tuple[int, int, int] = (0, 0, 2)
         self.notes: list[str] = []
         self._seek_us: int | None = None
+        self._size_assumed = False
+        """True when the file states no sensor size and the reader assumed one (errors then say how to pass it)."""
 
     # --- what a format implements -------------------------------------------------------
     @abstractmethod
@@ -165,6 +167,9 @@ class EventReader(ABC):
             raise TypeError(f"{type(self).__name__} produced dtype {events.dtype}, expected EVENT_DTYPE")
         reason = bad_event(events, self.sensor_size, last_t, "the block read from here")
         if reason is not None:
+            if self._size_assumed and " is outside the " in reason:
+                reason += ("; the file states no sensor size, that one was assumed: pass sensor_size=(W, H) "
+                           "(--sensor-size W H)")
             raise EventFileError(self.path, reason, offset)
 
 

@@ -15,11 +15,13 @@ READERS = {
     "dat": "evstream.io.dat:DatReader",
     "evt2": "evstream.io.evt2:Evt2Reader",
     "evt3": "evstream.io.evt3:Evt3Reader",
+    "evt21": "evstream.io.evt21:Evt21Reader",
     "atis_bin": "evstream.io.atis_bin:AtisBinReader",
     "mvsec": "evstream.io.hdf5_datasets:MvsecReader",
     "dsec": "evstream.io.hdf5_datasets:DsecReader",
     "evstream_h5": "evstream.io.evstream_h5:EvstreamH5Reader",
     "npz": "evstream.io.npz:NpzReader",
+    "csv": "evstream.io.csv_events:CsvReader",
 }
 """Format name -> reader class, imported on first use."""
 
@@ -28,20 +30,24 @@ WRITERS = {
     "dat": "evstream.io.dat:DatWriter",
     "evt2": "evstream.io.evt2:Evt2Writer",
     "evt3": "evstream.io.evt3:Evt3Writer",
+    "evt21": "evstream.io.evt21:Evt21Writer",
     "aedat4": "evstream.io.aedat4:Aedat4Writer",
     "npz": "evstream.io.npz:NpzWriter",
     "aedat2": "evstream.io.aedat2:Aedat2Writer",
     "aedat31": "evstream.io.aedat31:Aedat31Writer",
     "atis_bin": "evstream.io.atis_bin:AtisBinWriter",
     "mvsec": "evstream.io.hdf5_datasets:MvsecWriter",
+    "csv": "evstream.io.csv_events:CsvWriter",
 }
 """Format name -> writer class, imported on first use."""
 
 WRITER_SUFFIXES = {".h5": "evstream_h5", ".hdf5": "evstream_h5", ".dat": "dat", ".aedat4": "aedat4",
-                   ".npz": "npz", ".raw": "evt3", ".bin": "atis_bin"}
-"""Default output format by file suffix (``.raw`` is EVT 3.0 unless ``format="evt2"``)."""
+                   ".npz": "npz", ".raw": "evt3", ".bin": "atis_bin", ".csv": "csv"}
+"""Default output format by file suffix (``.raw`` is EVT 3.0 unless ``format="evt2"`` or ``"evt21"``)."""
 
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+TEXT_SUFFIXES = (".csv", ".txt")
+"""Suffixes of text event files (CSV and whitespace-separated, :mod:`evstream.io.csv_events`)."""
 _HEADER_PEEK = 1 << 16
 
 
@@ -74,7 +80,7 @@ def writer_format_for(path: os.PathLike | str) -> str:
 
 
 def _prophesee_header_format(head: bytes) -> str | None:
-    """'evt2', 'evt3' or 'dat' for a Prophesee ``%`` text header, None when it is not one."""
+    """'evt2', 'evt21', 'evt3' or 'dat' for a Prophesee ``%`` text header, None when it is not one."""
     if not head.startswith(b"%"):
         return None
     lines = []
@@ -118,7 +124,7 @@ def _hdf5_layout(path: Path) -> str:
 
 
 def detect_format(path: os.PathLike | str) -> str:
-    """The format name of a file, from its bytes (its name only settles headerless ATIS .bin)."""
+    """The format name of a file, from its bytes (its name settles headerless ATIS .bin and text files)."""
     path = Path(path)
     try:
         with open(path, "rb") as f:
@@ -133,11 +139,13 @@ def detect_format(path: os.PathLike | str) -> str:
         raise EventFileError(path, f"unsupported AEDAT version {version.decode(errors='replace')!r}", 0)
     if head.startswith(_HDF5_MAGIC):
         return _hdf5_layout(path)
+    if path.suffix.lower() in TEXT_SUFFIXES and b"\0" not in head:
+        return "csv"
     if head.startswith(b"PK\x03\x04"):
         return "npz"
     prophesee = _prophesee_header_format(head)
     if prophesee is not None:
-        if prophesee not in ("dat", "evt2", "evt3"):
+        if prophesee not in ("dat", "evt2", "evt21", "evt3"):
             raise EventFileError(path, f"unsupported Prophesee RAW encoding {prophesee.removeprefix('evt?')!r}", 0)
         return prophesee
     if head.startswith(b"#"):

@@ -21,7 +21,7 @@ from evstream.nets.registry import register
 from evstream.nets.tasnn import ClassifierRun, SpikingClassifier, SpikingLayer, conv_synapse, fc_synapse
 from evstream.snn import PLIF
 
-__all__ = ["VotingClassifier", "cnn_nmnist"]
+__all__ = ["ReLUUnit", "VotingClassifier", "ann_nmnist", "cnn_nmnist"]
 
 
 class VotingClassifier(SpikingClassifier):
@@ -45,6 +45,13 @@ class VotingClassifier(SpikingClassifier):
         return f"{super().extra_repr()}, votes={self.votes}"
 
 
+class ReLUUnit(torch.nn.Module):
+    """The ANN counterpart of a multi-step neuron: ``forward(x, state=None) -> (relu(x), None)``, stateless."""
+
+    def forward(self, x: torch.Tensor, state=None) -> tuple[torch.Tensor, None]:
+        return torch.relu(x), None
+
+
 def _plif(init_tau: float) -> PLIF:
     return PLIF(init_tau=init_tau, detach_reset=True, surrogate="atan")
 
@@ -52,7 +59,7 @@ def _plif(init_tau: float) -> PLIF:
 @register("cnn_nmnist")
 def cnn_nmnist(*, num_classes: int = 10, in_channels: int = 2, input_size: int = 34, time_steps: int = 3,
                channels: Sequence[int] = (32, 64, 128), hidden: int = 0, votes: int = 10,
-               init_tau: float = 2.0) -> VotingClassifier:
+               init_tau: float = 2.0, neuron: str = "plif") -> VotingClassifier:
     """ConvPLIF layers (3x3 conv, BN, average pool 2), FC PLIF layers, a voting output; rates over T.
 
     Args:
@@ -64,6 +71,7 @@ def cnn_nmnist(*, num_classes: int = 10, in_channels: int = 2, input_size: int =
         hidden: width of a hidden FC layer before the voters (0: none).
         votes: output neurons per class.
         init_tau: PLIF's initial membrane time constant (time steps).
+        neuron: ``"plif"``, or ``"relu"`` for the ANN of the same layout (:func:`ann_nmnist`).
 
     Shape: ``[T, B, 2, 34, 34]`` -> ``[B, num_classes]`` firing rates.
 
@@ -72,14 +80,34 @@ def cnn_nmnist(*, num_classes: int = 10, in_channels: int = 2, input_size: int =
         >>> net(torch.rand(3, 2, 2, 34, 34)).shape
         torch.Size([2, 10])
     """
+    if neuron not in ("plif", "relu"):
+        raise ValueError(f"neuron must be 'plif' or 'relu', got {neuron!r}")
+
+    def unit():
+        return _plif(init_tau) if neuron == "plif" else ReLUUnit()
+
     side = input_size
     widths = [in_channels, *channels]
     features = []
     for c_in, c_out in zip(widths[:-1], widths[1:]):
-        features.append(SpikingLayer(conv_synapse(c_in, c_out, 2), None, _plif(init_tau)))
+        features.append(SpikingLayer(conv_synapse(c_in, c_out, 2), None, unit()))
         side //= 2
     if side < 1:
         raise ValueError(f"input_size {input_size} is too small for {len(channels)} pooled conv layers")
     fc = [channels[-1] * side * side, *([hidden] if hidden else []), num_classes * votes]
-    classifier = [SpikingLayer(fc_synapse(f_in, f_out), None, _plif(init_tau)) for f_in, f_out in zip(fc[:-1], fc[1:])]
+    classifier = [SpikingLayer(fc_synapse(f_in, f_out), None, unit()) for f_in, f_out in zip(fc[:-1], fc[1:])]
     return VotingClassifier(features, classifier, time_steps, votes)
+
+
+@register("ann_nmnist")
+def ann_nmnist(**options) -> VotingClassifier:
+    """:func:`cnn_nmnist`'s layout with ReLU units instead of PLIF neurons: the same weights, each frame
+    classified without membrane state, the output averaged over T and the voters (an ANN baseline).
+
+    Shape: ``[T, B, 2, 34, 34]`` -> ``[B, num_classes]``.
+
+    Example:
+        >>> ann_nmnist(time_steps=3)(torch.rand(3, 2, 2, 34, 34)).shape
+        torch.Size([2, 10])
+    """
+    return cnn_nmnist(**options, neuron="relu")

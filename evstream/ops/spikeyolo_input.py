@@ -5,6 +5,11 @@ For a label at time ``t_b`` the 250 ms before it, ``[t_b - 250 ms, t_b)``, is cu
 its latest event in the bin is ON and 0 if OFF. The image is resized so its long side is
 ``imgsz`` (Ultralytics: ``ceil(side * imgsz / long_side)``), then letterboxed with value 114 to
 a multiple of ``stride`` (Gen1 304x240 -> 320x253 -> 320x256), and repeated on 3 channels.
+
+The resize is OpenCV's bilinear one (``resize="linear"``, ``cv2.INTER_LINEAR``), as the official
+Gen1 ``load_image`` (``SpikeYOLO_for_Gen1/ultralytics/data/base.py``) does for training and
+validation alike. ``resize="area"`` (``cv2.INTER_AREA``) is what evstream used before; it stays
+for the checkpoints trained with it (their recipe says so).
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ from evstream.ops.frames import STATUS_BAD_COORDINATE, event_status, raise_for_s
 
 BACKGROUND = 127
 PAD_VALUE = 114
+RESIZE_MODES = {"linear": cv2.INTER_LINEAR, "area": cv2.INTER_AREA}
+"""Resize name -> OpenCV interpolation: ``linear`` is the official one; ``area`` the old evstream one."""
 
 
 @kernel
@@ -112,7 +119,7 @@ def letterbox_geometry(sensor_size, imgsz: int = 320, stride: int = 32) -> Lette
 
 def to_spikeyolo_input(events: np.ndarray, sensor_size, label_time: int, n_time_bins: int = 2,
                        window_us: int = 250_000, imgsz: int = 320, stride: int = 32,
-                       interpolation: int = cv2.INTER_AREA) -> tuple[np.ndarray, Letterbox]:
+                       resize: str = "linear") -> tuple[np.ndarray, Letterbox]:
     """SpikeYOLO's network input for one label time.
 
     Args:
@@ -121,7 +128,8 @@ def to_spikeyolo_input(events: np.ndarray, sensor_size, label_time: int, n_time_
         label_time: t_b in µs; the window is ``[t_b - window_us, t_b)``.
         n_time_bins: T (2 in the released Gen1 data, 4 in ``pre_gen1.py``).
         window_us: 250 ms; imgsz: long side after resizing; stride: the padded size's multiple.
-        interpolation: OpenCV resize mode (Ultralytics: ``INTER_AREA`` to evaluate, ``INTER_LINEAR`` to train).
+        resize: ``"linear"`` (the official ``load_image``: ``cv2.INTER_LINEAR``) or ``"area"``
+            (``cv2.INTER_AREA``, evstream's earlier choice, kept for the checkpoints trained with it).
 
     Shape:
         ``[T, 3, H_out, W_out]`` uint8, ``H_out, W_out`` multiples of ``stride``.
@@ -129,6 +137,7 @@ def to_spikeyolo_input(events: np.ndarray, sensor_size, label_time: int, n_time_
     Returns:
         ``(frames, letterbox)``; scale frames by 1/255 for the network, map boxes with ``letterbox``.
     """
+    interpolation = resize_mode(resize)
     geometry = letterbox_geometry(sensor_size, imgsz, stride)
     images = last_polarity_frames(events, sensor_size, int(label_time) - int(window_us), n_time_bins,
                                   int(window_us) // int(n_time_bins))
@@ -143,6 +152,13 @@ def to_spikeyolo_input(events: np.ndarray, sensor_size, label_time: int, n_time_
     return frames, geometry
 
 
+def resize_mode(name: str) -> int:
+    """The OpenCV interpolation of a resize name of :data:`RESIZE_MODES`."""
+    if name not in RESIZE_MODES:
+        raise ValueError(f"unknown resize {name!r}; one of {', '.join(RESIZE_MODES)}")
+    return RESIZE_MODES[name]
+
+
 @dataclass(frozen=True)
 class ToSpikeYOLOInput:
     """Transform calling :func:`to_spikeyolo_input` for a (events, label_time) pair."""
@@ -152,7 +168,8 @@ class ToSpikeYOLOInput:
     window_us: int = 250_000
     imgsz: int = 320
     stride: int = 32
+    resize: str = "linear"
 
     def __call__(self, events: np.ndarray, label_time: int) -> tuple[np.ndarray, Letterbox]:
         return to_spikeyolo_input(events, self.sensor_size, label_time, self.n_time_bins, self.window_us,
-                                  self.imgsz, self.stride)
+                                  self.imgsz, self.stride, self.resize)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from evstream.sim.depth_scene import write_depth_sequence
+from evstream.sim.depth_scene import write_depth_dataset, write_depth_sequence
 from evstream.sim.emulator import PRESETS
 from evstream.sim.gesture import write_gesture_dataset
 from evstream.sim.road import write_road_dataset
@@ -19,9 +19,15 @@ def _road(args) -> int:
 
 
 def _depth(args) -> int:
-    data, gt = write_depth_sequence(args.out, name=args.name, seconds=args.seconds, seed=args.seed, fps=args.fps,
-                                    sensor=args.sensor)
-    print(f"wrote {data} and {gt}")
+    if args.sequences == 1:
+        data, gt = write_depth_sequence(args.out, name=args.name, seconds=args.seconds, seed=args.seed, fps=args.fps,
+                                        sensor=args.sensor)
+        print(f"wrote {data} and {gt}")
+        return 0
+    paths = write_depth_dataset(args.out, sequences=args.sequences, name=args.name, seconds=args.seconds,
+                                seed=args.seed, fps=args.fps, sensor=args.sensor)
+    print(f"wrote {len(paths)} MVSEC-layout sequences {paths[0][0].name[:-len('_data.hdf5')]} .. "
+          f"{paths[-1][0].name[:-len('_data.hdf5')]} under {args.out}")
     return 0
 
 
@@ -36,6 +42,13 @@ def _video(args) -> int:
     n = video_to_events(args.file, args.out, sensor=args.sensor, seed=args.seed, format=args.format)
     print(f"wrote {n} events to {args.out}")
     return 0
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
 
 
 def _common(parser: argparse.ArgumentParser, *, seconds: float, fps: float, seconds_help: str,
@@ -62,9 +75,14 @@ def register(subparsers) -> argparse.ArgumentParser:
     road.add_argument("--box-hz", type=float, default=4.0, help="box rate, 1-4 Hz")
     road.set_defaults(run=_road)
 
-    depth = kinds.add_parser("depth", help="camera flying down a corridor with depth at 20 Hz, MVSEC layout (346x260)")
-    _common(depth, seconds=3.0, fps=200.0, seconds_help="length of the sequence (s)")
-    depth.add_argument("--name", default="sim_corridor1", help="sequence name: <name>_data.hdf5, <name>_gt.hdf5")
+    depth = kinds.add_parser("depth", help="camera flying down a corridor with depth at 20 Hz, MVSEC layout (346x260); "
+                                           "each seed draws its own corridor, camera path and objects")
+    _common(depth, seconds=3.0, fps=200.0, seconds_help="length of each sequence (s)")
+    depth.add_argument("--name", default="sim_corridor1",
+                       help="sequence name: <name>_data.hdf5, <name>_gt.hdf5 (with --sequences N: <name>_000 ...)")
+    depth.add_argument("--sequences", type=_positive_int, default=1,
+                       help="sequences to write; N > 1 names them <name>_000 .. and seeds sequence k with "
+                            "seed * 1000 + k (1: one sequence <name> with the seed itself)")
     depth.set_defaults(run=_depth)
 
     gesture = kinds.add_parser("gesture", help="the 11 DVS128 Gesture classes, DVS128 Gesture layout (128x128)")

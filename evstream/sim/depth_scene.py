@@ -1,4 +1,9 @@
-"""Depth scene: a camera moving down a textured corridor (ground, walls, boxes) with its true depth.
+"""Depth scene: a camera moving down a textured corridor (ground, walls, objects) with its true depth.
+
+Every seed draws its own layout (:func:`sample_layout`): corridor widths and wall heights, the
+camera's height, lane, pitch, yaw, sway and speed, and crates, pillars and walking people at
+random places and depths. So the depth at a pixel cannot be guessed from its position in the
+image: it has to be read from the events (texture scale, motion, object outlines).
 
 A numba ray caster renders each frame's grey image and z-depth together (pinhole camera with
 MVSEC-like intrinsics, 346x260). Output in the MVSEC layout: ``<seq>_data.hdf5`` with
@@ -11,6 +16,7 @@ from __future__ import annotations
 
 import math
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import h5py
@@ -28,21 +34,113 @@ DEPTH_SIZE = (346, 260, 2)
 INTRINSICS = (223.99, 223.62, 170.77, 128.19)
 """fx, fy, cx, cy in pixels (MVSEC-like, left camera)."""
 
-GROUND_Y = 1.3   # camera height above the ground, metres (Y points down)
-WALL_X = 2.5     # corridor half-width
-WALL_TOP = -1.7  # wall tops (Y up to here; above is sky)
 SKY_DN = 210.0
 DEPTH_HZ = 20.0
 
-
 TEXTURE_PX_PER_M = 48.0
-"""Texture resolution: each surface repeats a 256x256 texel tile every 256 / 48 = 5.3 m."""
+"""Texture resolution: each surface repeats a 256x256 texel tile every 256 / 48 = 5.3 m. The scale is
+the same in every sequence, so the size of the texture's grain in the image tells the depth."""
+
+GROUND, WALL, CRATE, CLOTH = range(4)
+"""Texture (surface) indices: ground, walls, crates and pillars, people."""
+
+CRATE_KIND, PILLAR_KIND, PERSON_KIND = range(3)
+"""Object kinds of :class:`CorridorLayout`'s ``objects``."""
+
+LANE_CLEARANCE_M = 0.7
+"""Objects keep this far (plus half their width) from the camera's lane."""
+
+
+@dataclass(frozen=True)
+class CorridorLayout:
+    """One sequence's corridor, camera path and objects (world axes: X right, Y down, Z forward; the
+    camera path runs at Y = 0 along Z from Z = 0).
+
+    Attributes:
+        ground_y: Y of the ground plane: the camera's height in metres.
+        wall_left, wall_right: X of the two walls (``wall_left < lane_x < wall_right``).
+        wall_top: Y of the wall tops (above them is sky).
+        lane_x: X of the camera's path.
+        speed: forward speed, m/s.
+        pitch, yaw: mean camera pitch (positive looks up) and yaw (positive looks right), radians.
+        sway_m, yaw_amp, sway_hz: lateral sway amplitude, yaw oscillation amplitude and their frequency.
+        objects: ``[N, 6]`` boxes ``(x0, x1, y0, y1, z0, z1)`` at t = 0.
+        velocity: ``[N, 2]`` (vx, vz) of each box in m/s (people walk, the rest stand).
+        kinds: ``[N]`` int64 :data:`CRATE_KIND`, :data:`PILLAR_KIND` or :data:`PERSON_KIND`.
+        tones: ``[N]`` grey level of each object's texture.
+        lights: ``[4]`` shading of ground, left wall, right wall, end wall.
+    """
+
+    ground_y: float
+    wall_left: float
+    wall_right: float
+    wall_top: float
+    lane_x: float
+    speed: float
+    pitch: float
+    yaw: float
+    sway_m: float
+    yaw_amp: float
+    sway_hz: float
+    objects: np.ndarray
+    velocity: np.ndarray
+    kinds: np.ndarray
+    tones: np.ndarray
+    lights: np.ndarray
+
+
+def _free_x(rng: np.random.Generator, half_width: np.ndarray, layout_x: tuple[float, float, float]) -> np.ndarray:
+    """Object centres X on the floor, clear of the walls and the camera lane; NaN where no room.
+
+    ``layout_x = (wall_left, lane_x, wall_right)``; ``half_width`` per object.
+    """
+    left, lane, right = layout_x
+    gap = LANE_CLEARANCE_M + half_width
+    room_left = np.maximum(lane - gap - (left + half_width), 0.0)   # centres in [left + hw, lane - gap]
+    room_right = np.maximum(right - half_width - (lane + gap), 0.0)  # centres in [lane + gap, right - hw]
+    pick = rng.random(len(half_width)) * (room_left + room_right)
+    x = np.where(pick < room_left, left + half_width + pick, lane + gap + pick - room_left)
+    return np.where(room_left + room_right > 0, x, np.nan)
+
+
+def sample_layout(rng: np.random.Generator, length_m: float) -> CorridorLayout:
+    """Draw a corridor of ``length_m`` metres with its camera path and objects.
+
+    Ranges: camera height 0.5-2.0 m, walls 1.2-4.0 m either side of the centre and 1.2-5.0 m
+    high, lane within the corridor, speed 0.8-3.0 m/s, pitch -0.15..0.10 rad, yaw -0.2..0.2
+    rad; 0.3-1.0 objects per metre: crates (0.3-1.2 m wide and deep, 0.3-1.6 m high), pillars
+    (0.25-0.6 m square, up to the wall tops) and people (0.4-0.55 x 0.25-0.35 x 1.5-1.9 m,
+    walking along the corridor at -1.5..1.5 m/s).
+    """
+    ground_y = rng.uniform(0.5, 2.0)
+    wall_left, wall_right = -rng.uniform(1.2, 4.0), rng.uniform(1.2, 4.0)
+    wall_top = ground_y - rng.uniform(1.2, 5.0)
+    lane_x = rng.uniform(wall_left + 0.9, wall_right - 0.9)
+    n = int(length_m * rng.uniform(0.3, 1.0))
+    kinds = rng.choice(3, size=n, p=(0.5, 0.2, 0.3)).astype(np.int64)
+    width = np.select([kinds == CRATE_KIND, kinds == PILLAR_KIND],
+                      [rng.uniform(0.3, 1.2, n), rng.uniform(0.25, 0.6, n)], rng.uniform(0.4, 0.55, n))
+    depth = np.select([kinds == CRATE_KIND, kinds == PILLAR_KIND],
+                      [rng.uniform(0.3, 1.2, n), width], rng.uniform(0.25, 0.35, n))
+    height = np.select([kinds == CRATE_KIND, kinds == PILLAR_KIND],
+                       [rng.uniform(0.3, 1.6, n), np.full(n, ground_y - wall_top)], rng.uniform(1.5, 1.9, n))
+    x = _free_x(rng, width / 2, (wall_left, lane_x, wall_right))
+    z = rng.uniform(2.0, length_m - 5.0, n)
+    vz = np.where(kinds == PERSON_KIND, rng.uniform(-1.5, 1.5, n), 0.0)
+    keep = ~np.isnan(x)
+    objects = np.stack([x - width / 2, x + width / 2, ground_y - height, np.full(n, ground_y), z, z + depth], 1)
+    return CorridorLayout(
+        ground_y=ground_y, wall_left=wall_left, wall_right=wall_right, wall_top=wall_top, lane_x=lane_x,
+        speed=rng.uniform(0.8, 3.0), pitch=rng.uniform(-0.15, 0.10), yaw=rng.uniform(-0.2, 0.2),
+        sway_m=rng.uniform(0.0, 0.4), yaw_amp=rng.uniform(0.0, 0.15), sway_hz=rng.uniform(0.05, 0.2),
+        objects=objects[keep], velocity=np.stack([np.zeros(n), vz], 1)[keep], kinds=kinds[keep],
+        tones=rng.uniform(0.2, 0.8, n)[keep], lights=np.array([1.0, *rng.uniform(0.6, 0.9, 2), 0.6]))
 
 
 def make_textures(rng: np.random.Generator) -> np.ndarray:
-    """Tileable grey textures in [0, 1] for ground, walls and boxes, ``[3, 256, 256]`` float32."""
+    """Tileable grey textures in [0, 1] for ground, walls, crates and people, ``[4, 256, 256]`` float32."""
     tiles = []
-    for grain, contrast in ((6.0, 0.35), (10.0, 0.3), (3.0, 0.18)):
+    for grain, contrast in ((6.0, 0.35), (10.0, 0.3), (3.0, 0.25), (2.0, 0.3)):
         tiles.append(0.5 + contrast * tileable_noise(256, grain, rng))
     return np.clip(np.stack(tiles), 0.0, 1.0).astype(np.float32)
 
@@ -66,11 +164,15 @@ def _texel(textures, surface, a, b):
 
 
 @kernel
-def _raycast(origin, rot, fx, fy, cx, cy, boxes, bounds, tones, textures, end_z, max_depth, out_gray, out_depth):
+def _raycast(origin, rot, fx, fy, cx, cy, walls, lights, boxes, bounds, surfaces, tones, textures, max_depth,
+             out_gray, out_depth):
     """Render grey (DN) and z-depth (NaN for sky or beyond ``max_depth``) for every pixel.
 
-    ``bounds[k] = (u0, u1, v0, v1)`` is box k's screen rectangle: pixels outside it skip the box.
+    ``walls = (ground_y, wall_left, wall_right, wall_top, end_z)``; ``lights`` shade ground, left,
+    right and end walls. ``bounds[k] = (u0, u1, v0, v1)`` is box k's screen rectangle: pixels
+    outside it skip the box; ``surfaces[k]`` is its texture.
     """
+    ground_y, wall_left, wall_right, wall_top, end_z = walls[0], walls[1], walls[2], walls[3], walls[4]
     height, width = out_depth.shape
     for v in range(height):
         for u in range(width):
@@ -86,25 +188,25 @@ def _raycast(origin, rot, fx, fy, cx, cy, boxes, bounds, tones, textures, end_z,
             tone = 0.0
             light = 1.0
             if dy > 1e-9:
-                t = (GROUND_Y - origin[1]) / dy
-                best, surface = t, 0
+                t = (ground_y - origin[1]) / dy
+                best, surface = t, GROUND
                 a, b = origin[0] + t * dx, origin[2] + t * dz
-                light = 1.0
+                light = lights[0]
             if abs(dx) > 1e-9:
-                wall = WALL_X if dx > 0 else -WALL_X
+                wall = wall_right if dx > 0 else wall_left
                 t = (wall - origin[0]) / dx
                 y = origin[1] + t * dy
-                if 0 < t < best and WALL_TOP <= y <= GROUND_Y:
-                    best, surface = t, 1
+                if 0 < t < best and wall_top <= y <= ground_y:
+                    best, surface = t, WALL
                     a, b = origin[2] + t * dz, y
-                    light = 0.85 if dx > 0 else 0.7
+                    light = lights[2] if dx > 0 else lights[1]
             if dz > 1e-9:
                 t = (end_z - origin[2]) / dz
                 y = origin[1] + t * dy
-                if 0 < t < best and WALL_TOP <= y <= GROUND_Y:
-                    best, surface = t, 1
+                if 0 < t < best and wall_top <= y <= ground_y:
+                    best, surface = t, WALL
                     a, b = origin[0] + t * dx, y
-                    light = 0.6
+                    light = lights[3]
             ix = 1.0 / (dx if abs(dx) > 1e-12 else 1e-12)
             iy = 1.0 / (dy if abs(dy) > 1e-12 else 1e-12)
             iz = 1.0 / (dz if abs(dz) > 1e-12 else 1e-12)
@@ -122,7 +224,7 @@ def _raycast(origin, rot, fx, fy, cx, cy, boxes, bounds, tones, textures, end_z,
                 tz_in, tz_out = min(tz0, tz1), max(tz0, tz1)
                 t_in = max(tx_in, ty_in, tz_in)
                 if 0 < t_in < min(tx_out, ty_out, tz_out) and t_in < best:
-                    best, surface, tone = t_in, 2, tones[k]
+                    best, surface, tone = t_in, surfaces[k], tones[k]
                     px, py, pz = origin[0] + t_in * dx, origin[1] + t_in * dy, origin[2] + t_in * dz
                     if t_in == tx_in:
                         a, b, light = pz, py, 0.8
@@ -135,8 +237,8 @@ def _raycast(origin, rot, fx, fy, cx, cy, boxes, bounds, tones, textures, end_z,
                 out_depth[v, u] = np.nan
             else:
                 value = _texel(textures, surface, a, b)
-                if surface == 2:
-                    value = min(1.0, tone + value - 0.5)
+                if surface >= CRATE:
+                    value = min(1.0, max(0.0, tone + value - 0.5))
                 out_gray[v, u] = 25.0 + 215.0 * light * value
                 out_depth[v, u] = best if best <= max_depth else np.nan
 
@@ -156,55 +258,59 @@ def _screen_bounds(boxes: np.ndarray, origin: np.ndarray, rot: np.ndarray) -> np
 
 
 class DepthScene:
-    """A corridor with boxes, flown through by a swaying, yawing camera; ``render(t)`` gives grey + depth.
+    """A corridor with objects, flown through by a swaying, yawing camera; ``render(t)`` gives grey + depth.
 
     Args:
         seconds: duration (the corridor is built long enough).
-        seed: seeds the boxes.
-        speed_m_s: forward speed.
+        seed: seeds the layout (:func:`sample_layout`) and the textures.
         max_depth_m: depth beyond this is NaN (no ground truth), as for a range-limited lidar.
+        layout: a given layout instead of a drawn one (the seed then only draws the textures).
     """
 
-    def __init__(self, seconds: float, seed: int = 0, *, speed_m_s: float = 1.5, max_depth_m: float = 40.0):
-        if seconds <= 0 or speed_m_s <= 0 or max_depth_m <= 0:
-            raise ValueError("DepthScene: seconds, speed_m_s and max_depth_m must be positive")
+    def __init__(self, seconds: float, seed: int = 0, *, max_depth_m: float = 40.0,
+                 layout: CorridorLayout | None = None):
+        if seconds <= 0 or max_depth_m <= 0:
+            raise ValueError(f"DepthScene: seconds and max_depth_m must be positive, got {seconds}, {max_depth_m}")
         self.sensor_size = DEPTH_SIZE
-        self.speed = float(speed_m_s)
         self.max_depth = float(max_depth_m)
-        self.end_z = self.speed * seconds + 60.0
         rng = np.random.default_rng(seed)
-        n = int(self.end_z / 2.0)
-        z = np.sort(rng.uniform(3.0, self.end_z - 5.0, n))
-        side = np.where(rng.random(n) < 0.5, -1.0, 1.0)
-        size = rng.uniform(0.3, 0.9, n)
-        x = side * rng.uniform(0.9, WALL_X - 0.2, n)
-        tall = rng.uniform(0.3, 1.6, n)
-        self.boxes = np.stack([np.minimum(x - size / 2, WALL_X), np.minimum(x + size / 2, WALL_X),
-                               GROUND_Y - tall, np.full(n, GROUND_Y), z, z + size * rng.uniform(0.7, 1.5, n)], 1)
-        self.tones = rng.uniform(0.2, 0.8, n)
+        self.end_z = 3.0 * seconds + 60.0  # beyond the fastest camera's reach plus the depth range
+        self.layout = sample_layout(rng, self.end_z) if layout is None else layout
         self.textures = make_textures(rng)
+        lay = self.layout
+        self._walls = np.array([lay.ground_y, lay.wall_left, lay.wall_right, lay.wall_top, self.end_z])
+        self._surfaces = np.where(lay.kinds == PERSON_KIND, CLOTH, CRATE).astype(np.int64)
         width, height = DEPTH_SIZE[:2]
         self._gray = np.empty((height, width), np.float32)
         self._depth = np.empty((height, width), np.float32)
 
     def pose(self, t: float) -> tuple[np.ndarray, np.ndarray]:
         """Camera origin (X, Y, Z) and rotation (camera to world) at ``t`` seconds."""
-        origin = np.array([0.3 * math.sin(0.7 * t), 0.03 * math.sin(6.0 * t), self.speed * t])
-        yaw = 0.15 * math.sin(0.5 * t + 1.0)
-        pitch = 0.03 * math.sin(1.3 * t)
+        lay = self.layout
+        phase = 2 * math.pi * lay.sway_hz * t
+        origin = np.array([lay.lane_x + lay.sway_m * math.sin(phase), 0.03 * math.sin(6.0 * t), lay.speed * t])
+        yaw = lay.yaw + lay.yaw_amp * math.sin(phase + 1.0)
+        pitch = lay.pitch + 0.03 * math.sin(1.3 * t)
         cy_, sy_ = math.cos(yaw), math.sin(yaw)
         cp, sp = math.cos(pitch), math.sin(pitch)
         rot_yaw = np.array([[cy_, 0.0, sy_], [0.0, 1.0, 0.0], [-sy_, 0.0, cy_]])
         rot_pitch = np.array([[1.0, 0.0, 0.0], [0.0, cp, -sp], [0.0, sp, cp]])
         return origin, rot_yaw @ rot_pitch
 
+    def objects(self, t: float) -> np.ndarray:
+        """The object boxes ``[N, 6]`` at ``t`` seconds (people moved by their velocity)."""
+        shift = self.layout.velocity * t
+        return self.layout.objects + shift[:, [0, 0, 1, 1, 1, 1]] * np.array([1.0, 1.0, 0.0, 0.0, 1.0, 1.0])
+
     def render(self, t: float) -> tuple[np.ndarray, np.ndarray]:
         """Grey frame (float32 DN) and z-depth in metres (float32, NaN where none), both ``[H, W]``, at ``t`` s."""
         origin, rot = self.pose(t)
-        near = (self.boxes[:, 5] > origin[2] - 1.0) & (self.boxes[:, 4] < origin[2] + self.max_depth + 20.0)
-        boxes = np.ascontiguousarray(self.boxes[near])
-        _raycast(origin, rot, *INTRINSICS, boxes, _screen_bounds(boxes, origin, rot), self.tones[near],
-                 self.textures, self.end_z, self.max_depth, self._gray, self._depth)
+        boxes = self.objects(t)
+        near = (boxes[:, 5] > origin[2] - 1.0) & (boxes[:, 4] < origin[2] + self.max_depth + 20.0)
+        boxes = np.ascontiguousarray(boxes[near])
+        _raycast(origin, rot, *INTRINSICS, self._walls, self.layout.lights, boxes, _screen_bounds(boxes, origin, rot),
+                 self._surfaces[near], self.layout.tones[near], self.textures, self.max_depth, self._gray,
+                 self._depth)
         return self._gray.copy(), self._depth.copy()
 
 
@@ -233,3 +339,17 @@ def write_depth_sequence(out_dir: os.PathLike | str, *, name: str = "sim_corrido
                          chunks=(1, height, width))
         f.create_dataset("davis/left/depth_image_rect_ts", data=depth_times / 1e6)
     return data_path, gt_path
+
+
+def write_depth_dataset(out_dir: os.PathLike | str, *, sequences: int, name: str = "sim_corridor",
+                        seconds: float = 3.0, seed: int = 0, fps: float = 200.0, sensor: SensorParams | str = "clean",
+                        progress: bool = True) -> list[tuple[Path, Path]]:
+    """Write ``sequences`` sequences ``<name>_000``, ``<name>_001``, ...; sequence ``k`` uses seed ``seed * 1000 + k``.
+
+    Returns:
+        The (data, ground-truth) paths of each sequence.
+    """
+    if sequences < 1:
+        raise ValueError(f"sequences must be >= 1, got {sequences}")
+    return [write_depth_sequence(out_dir, name=f"{name}_{k:03d}", seconds=seconds, seed=seed * 1000 + k, fps=fps,
+                                 sensor=sensor, progress=progress) for k in range(sequences)]

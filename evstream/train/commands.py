@@ -35,7 +35,8 @@ TASKS = {
 """Task name -> task class (constructed as ``Task(data_dir, **task_options)``)."""
 
 FLAG_SETTINGS = {"epochs": "train.epochs", "batch_size": "train.batch_size", "lr": "train.lr", "out": "train.out_dir",
-                 "device": "train.device", "seed": "train.seed", "net": "task.net", "scale": "task.scale"}
+                 "device": "train.device", "seed": "train.seed", "net": "task.net", "scale": "task.scale",
+                 "cache_dir": "task.cache_dir"}
 """Command-line flag -> the config entry it sets (after --config and --set: the flag wins)."""
 
 
@@ -149,7 +150,7 @@ def _eval(args) -> int:
     state = checkpoint.load(args.checkpoint)
     with _building(args.task):
         task = cls(args.data, **task_options)
-        model = task.build_model()
+        model = task.build_model_for(state) if hasattr(task, "build_model_for") else task.build_model()
     checkpoint.load_model_state(model, state, args.checkpoint)
     model.to(train.device).eval()
     split = args.split or getattr(task, "test_split", None)
@@ -159,10 +160,13 @@ def _eval(args) -> int:
         test_set = task.eval_dataset(split)
     else:
         raise UserError(f"--split is not available for the {args.task} task")
-    loader = torch.utils.data.DataLoader(test_set, batch_size=train.batch_size,
-                                         collate_fn=getattr(task, "collate", None))
+    device = torch.device(train.device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = train.cudnn_benchmark
+    loader = torch.utils.data.DataLoader(test_set, batch_size=train.batch_size, num_workers=train.num_workers,
+                                         collate_fn=getattr(task, "collate", None), pin_memory=device.type == "cuda")
     with torch.no_grad():
-        metrics = task.evaluate(model, loader, torch.device(train.device), progress=train.progress)
+        metrics = task.evaluate(model, loader, device, progress=train.progress)
     print(to_json(metrics))
     if args.export:
         with atomic_output(args.export) as tmp:
@@ -183,6 +187,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", dest="batch_size", type=int,
                         help="samples per batch; = --set train.batch_size=")
     parser.add_argument("--device", help="cpu, cuda, cuda:1, ...; = --set train.device=")
+    parser.add_argument("--cache-dir", dest="cache_dir", metavar="DIR",
+                        help="representation cache folder (default <data>/.evstream_cache when the data folder is "
+                             "writable); = --set task.cache_dir=")
 
 
 def register(subparsers) -> None:

@@ -13,6 +13,16 @@ TensorBoard's step, and the ``epoch`` field of a checkpoint, which is the number
 (``resume`` continues with the next one). Internally, :func:`lr_factor`, :func:`yolo_warmup` and
 the ``on_step`` hook take the 0-based epoch index (the logged number minus 1).
 
+Mixed precision (``amp``): the forward pass and the loss run under ``torch.autocast`` (float16
+with a ``GradScaler`` on CUDA by default, as the official SpikeYOLO trainer; float32 on the CPU
+unless asked); evaluation runs in float32. ``ema`` keeps Ultralytics' moving average of the
+weights (:class:`~evstream.train.ema.ModelEMA`): the average is what is evaluated, selected and
+saved as ``model`` (the trained weights travel beside it as ``train_model`` for ``resume``). On
+CUDA the loaders pin memory, batches are copied with ``non_blocking=True`` and cuDNN picks its
+fastest kernels (``cudnn_benchmark``). Under ``torchrun`` every BatchNorm is synchronised over
+the processes (``sync_batchnorm``, :func:`~evstream.train.distributed.sync_batch_norm`), and
+each process draws its augmentation from its own seed (:func:`~evstream.train.distributed.epoch_seed`).
+
 Nothing that steers training reads test data:
 
 * the ``plateau`` schedule steps on the epoch's mean training loss (mode "min"), as the official
@@ -30,6 +40,7 @@ import csv
 import math
 import sys
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Protocol
@@ -42,7 +53,10 @@ from tqdm import tqdm
 from evstream.errors import UserError, check_positive
 from evstream.jsonout import plain
 from evstream import checkpoint
-from evstream.train.distributed import GlobalBatchSampler, World, barrier, init_world, mean_over_ranks
+from evstream.train.distributed import (GlobalBatchSampler, barrier, epoch_seed, init_world, mean_over_ranks,
+                                        sync_batch_norm)
+from evstream.train.ema import ModelEMA
+from evstream.train.precision import AMP_MODES, autocast_dtype
 
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
@@ -78,6 +92,12 @@ class TrainConfig:
     nominal_batch: int = 0  # > 0: accumulate gradients up to this batch, weight decay scaled (Ultralytics nbs)
     decay_norm_and_bias: bool = True  # False: weight decay on conv/linear weights only (Ultralytics)
     grad_clip: float = 0.0
+    ema: bool = False  # Ultralytics' weight EMA: evaluated, selected and exported
+    ema_decay: float = 0.9999
+    ema_tau: float = 2000.0  # EMA ramp: decay * (1 - exp(-updates / tau))
+    amp: str = "auto"  # auto: float16 autocast on CUDA, off on CPU | off | bf16 | fp16
+    sync_batchnorm: bool = True  # under torchrun: BatchNorm statistics over every process's samples
+    cudnn_benchmark: bool = True  # on CUDA: cuDNN times its kernels once per input shape and keeps the fastest
     seed: int = 0
     device: str = "cpu"
     num_workers: int = 0
@@ -88,7 +108,9 @@ class TrainConfig:
     def __post_init__(self):
         """Reject settings that would train wrongly or not at all (types are checked by the config loader)."""
         check_positive("train", epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
-                       plateau_factor=self.plateau_factor, gamma=self.gamma)
+                       plateau_factor=self.plateau_factor, gamma=self.gamma, ema_tau=self.ema_tau)
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise UserError(f"train.ema_decay must be in [0, 1), got {self.ema_decay!r}")
         self.milestones = tuple(self.milestones)
         if (any(not isinstance(m, int) or m < 1 for m in self.milestones)
                 or list(self.milestones) != sorted(set(self.milestones))):
@@ -97,7 +119,7 @@ class TrainConfig:
                      "warmup_bias_lr", "nominal_batch", "grad_clip", "num_workers"):
             if getattr(self, name) < 0:
                 raise UserError(f"train.{name} must be >= 0, got {getattr(self, name)!r}")
-        choices = {"optimizer": OPTIMIZERS, "schedule": SCHEDULES, "warmup_style": ("epoch", "yolo")}
+        choices = {"optimizer": OPTIMIZERS, "schedule": SCHEDULES, "warmup_style": ("epoch", "yolo"), "amp": AMP_MODES}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise UserError(f"train.{name}: unknown value {getattr(self, name)!r} (one of {', '.join(allowed)})")
@@ -219,11 +241,18 @@ class Trainer:
     def __init__(self, task: Task, config: TrainConfig, *, collate_fn: Callable | None = None,
                  on_step: Callable[[int, int], None] | None = None):
         self.task, self.config, self.on_step = task, config, on_step
-        self.device = torch.device(config.device)
-        self.world = init_world(self.device)
+        self.world = init_world(torch.device(config.device))
+        self.device = self.world.device(torch.device(config.device))
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = config.cudnn_benchmark
         self.out_dir = Path(config.out_dir)
         torch.manual_seed(config.seed)
         self.model = task.build_model().to(self.device)
+        if self.world.size > 1 and config.sync_batchnorm:
+            sync_batch_norm(self.model)
+        self.ema = ModelEMA(self.model, config.ema_decay, config.ema_tau) if config.ema else None
+        self.amp_dtype = autocast_dtype(config.amp, self.device)
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype == torch.float16)
         self.train_set, self.val_set = task.datasets()
         self.collate_fn = collate_fn
         self.optimizer = build_optimizer(self.model, config)
@@ -232,18 +261,30 @@ class Trainer:
                 self.optimizer, mode="min", factor=config.plateau_factor, patience=config.plateau_patience)
         else:
             self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda e: lr_factor(e, config))
-        self.ddp_model = (nn.parallel.DistributedDataParallel(self.model) if self.world.size > 1 else self.model)
+        self.ddp_model = (nn.parallel.DistributedDataParallel(
+            self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+            if self.world.size > 1 else self.model)
         self.selects_best = getattr(task, "eval_split", "test") == "val"
         self.start_epoch = 0  # index of the next epoch (= epochs done)
         self.best: float | None = None
         self.history: list[dict[str, float]] = []
 
     # --- checkpoints -----------------------------------------------------------------------
+    @property
+    def eval_model(self) -> nn.Module:
+        """The model evaluated and saved as ``model``: the weight average with ``ema``, else the trained one."""
+        return self.ema.module if self.ema is not None else self.model
+
     def _state(self, epochs_done: int) -> dict:
         """A checkpoint after ``epochs_done`` epochs (its ``epoch`` field, 1-based like the logs)."""
-        return {"epoch": epochs_done, "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "scheduler": self.scheduler.state_dict(), "best": self.best, "history": self.history,
-                "config": asdict(self.config)}
+        state = {"epoch": epochs_done, "model": self.eval_model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                 "scheduler": self.scheduler.state_dict(), "best": self.best, "history": self.history,
+                 "config": asdict(self.config)}
+        if self.ema is not None:
+            state.update(train_model=self.model.state_dict(), ema_updates=self.ema.updates)
+        if self.scaler.is_enabled():
+            state["scaler"] = self.scaler.state_dict()
+        return state
 
     def resume(self) -> bool:
         """Load ``last.pt`` when present; returns whether training continues from it.
@@ -260,10 +301,17 @@ class Trainer:
         if missing:
             raise checkpoint.CheckpointError(path, f"not a training checkpoint (no {', '.join(missing)}); "
                                                    "an exported model cannot be resumed")
-        checkpoint.load_model_state(self.model, state, path)
+        # saved with ema, "model" is the average and "train_model" the trained weights
+        trained = {"model": state["train_model"]} if "train_model" in state else state
+        checkpoint.load_model_state(self.model, trained, path)
+        if self.ema is not None:
+            self.ema = ModelEMA(self.model, self.config.ema_decay, self.config.ema_tau, state.get("ema_updates", 0))
+            checkpoint.load_model_state(self.ema.module, state, path)
         try:
             self.optimizer.load_state_dict(state["optimizer"])
             self.scheduler.load_state_dict(state["scheduler"])
+            if self.scaler.is_enabled() and "scaler" in state:
+                self.scaler.load_state_dict(state["scaler"])
         except (ValueError, KeyError, TypeError) as err:
             raise checkpoint.CheckpointError(path, f"its optimiser state does not fit this run's ({err})") from None
         self.start_epoch, self.best, self.history = state["epoch"], state["best"], state["history"]
@@ -302,11 +350,12 @@ class Trainer:
 
     # --- loop ------------------------------------------------------------------------------
     def _loader(self, dataset, sampler=None, batch_size=1):
+        """Batches of ``dataset``; pinned on CUDA so the tasks' ``non_blocking`` copies overlap compute."""
+        options = {"num_workers": self.config.num_workers, "collate_fn": self.collate_fn,
+                   "pin_memory": self.device.type == "cuda"}
         if sampler is not None:
-            return torch.utils.data.DataLoader(dataset, batch_sampler=sampler, num_workers=self.config.num_workers,
-                                               collate_fn=self.collate_fn)
-        return torch.utils.data.DataLoader(dataset, batch_size=batch_size, num_workers=self.config.num_workers,
-                                           collate_fn=self.collate_fn)
+            return torch.utils.data.DataLoader(dataset, batch_sampler=sampler, **options)
+        return torch.utils.data.DataLoader(dataset, batch_size=batch_size, **options)
 
     def fit(self, resume: bool = False) -> list[dict[str, float]]:
         """Train from the first epoch (or after ``last.pt``'s with ``resume``); returns the per-epoch log rows.
@@ -326,19 +375,21 @@ class Trainer:
             print(self.summary(len(sampler)), file=sys.stderr, flush=True)
         for epoch in range(self.start_epoch, config.epochs):
             sampler.set_epoch(epoch)
-            torch.manual_seed(config.seed * 100_003 + epoch)  # dropout & co.: a function of (seed, epoch)
+            torch.manual_seed(epoch_seed(config.seed, epoch, self.world.rank))  # augmentation, dropout
             start = time.perf_counter()
             train_loss = mean_over_ranks(self.world, self._train_epoch(epoch, train_loader), self.device)
             row = {"epoch": epoch + 1, "train_loss": train_loss, "lr": self.optimizer.param_groups[0]["lr"],
                    "seconds": time.perf_counter() - start}  # lr: the one this epoch ended with
-            if config.schedule == "plateau":
-                self.scheduler.step(train_loss)
-            else:
-                self.scheduler.step()
+            with warnings.catch_warnings():  # a float16 GradScaler skips steps whose gradients overflow while it
+                warnings.filterwarnings("ignore", "Detected call of `lr_scheduler.step", UserWarning)  # calibrates
+                if config.schedule == "plateau":
+                    self.scheduler.step(train_loss)
+                else:
+                    self.scheduler.step()
             if self.world.is_main:
-                self.model.eval()
+                self.eval_model.eval()
                 with torch.no_grad():
-                    row.update(self.task.evaluate(self.model, val_loader, self.device,
+                    row.update(self.task.evaluate(self.eval_model, val_loader, self.device,
                                                   progress=config.progress))
                 self._log(row)
                 self._checkpoint(epoch + 1, row)
@@ -360,8 +411,9 @@ class Trainer:
                 accumulate = yolo_warmup(self.optimizer, iteration, warmup_iterations, epoch, config)
             if self.on_step is not None:
                 self.on_step(epoch, step)
-            loss = self.task.loss(self.ddp_model, batch, self.device)
-            loss.backward()
+            with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
+                loss = self.task.loss(self.ddp_model, batch, self.device)
+            self.scaler.scale(loss).backward()
             pending += 1
             if pending >= accumulate or step == batches - 1:  # an epoch never leaves gradients behind
                 self._optimizer_step()
@@ -372,10 +424,15 @@ class Trainer:
         return total / max(count, 1)
 
     def _optimizer_step(self) -> None:
+        """Clip (on unscaled gradients), step, update the weight average."""
         if self.config.grad_clip > 0:
+            self.scaler.unscale_(self.optimizer)
             nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
-        self.optimizer.step()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
         self.optimizer.zero_grad(set_to_none=True)
+        if self.ema is not None:
+            self.ema.update(self.model)
 
     def _checkpoint(self, epochs_done: int, row: dict) -> None:
         """``last.pt``, and ``best.pt`` when the metric improved on a validation split."""

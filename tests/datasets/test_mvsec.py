@@ -128,6 +128,10 @@ def test_synthetic_recording_splits_by_sequence(tmp_path):
     assert {s.data_path.name for s in MVSECDepth(tmp_path, "test", scenario="synthetic").samples} == {
         "sim_z_data.hdf5"}
     assert len(MVSECDepth(tmp_path, "train", scenario="synthetic")) == 6
+    # "all": a folder of held-out sequences, every one whole, in name order
+    every = MVSECDepth(tmp_path, "all", scenario="synthetic")
+    assert [(s.data_path.name[:-10], s.index) for s in every.samples] == [
+        (name, i) for name in ("sim_a", "sim_b", "sim_z") for i in range(3)]
 
 
 def test_clean_depth_and_errors(tmp_path):
@@ -135,6 +139,8 @@ def test_clean_depth_and_errors(tmp_path):
                                   np.array([np.nan, np.nan, np.nan, 3.0, 80.0], np.float32))
     with pytest.raises(ValueError, match="split"):
         MVSECDepth(tmp_path, "val")
+    with pytest.raises(ValueError, match="'all' is for the synthetic scenario"):
+        MVSECDepth(tmp_path, "all", scenario="indoor1")
     with pytest.raises(ValueError, match="scenario"):
         MVSECDepth(tmp_path, scenario="indoor9")
     with pytest.raises(ValueError, match="cameras"):

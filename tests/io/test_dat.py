@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import re
+
 import numpy as np
 import pytest
 
@@ -104,21 +107,46 @@ def test_hand_made_records_and_32_bit_wrap(tmp_path, monkeypatch):
     np.testing.assert_array_equal(events["p"], [1, 0, 0, 1, 0, 0, 1])
 
 
-def test_writer_round_trip_and_expelliarmus_reads_it(tmp_path):
+def test_writer_round_trip_and_expelliarmus_and_faery_read_it(tmp_path):
     expelliarmus = pytest.importorskip("expelliarmus")
+    faery = pytest.importorskip("faery")
     events = synthetic_events(30_000, 304, 240, seed=3)
     path = tmp_path / "sample_td.dat"
     with evstream.open_writer(path, (304, 240, 2)) as writer:
         for part in np.array_split(events, 3):
             writer.write(part)
     head = path.read_bytes()[:120]
-    assert head.startswith(b"% Data file containing Event2D events.\n% Version 2\n% Width 304\n% Height 240\n\x00\x08")
+    # Prophesee's DAT writer: CD events, version 2, date, height, width, then type 0x0C and size 8
+    assert re.match(rb"% Data file containing CD events\.\n% Version 2\n% Date \d{4}-\d\d-\d\d \d\d:\d\d:\d\d\n"
+                    rb"% Height 240\n% Width 304\n\x0c\x08", head)
     assert evstream.io.detect_format(path) == "dat"
     np.testing.assert_array_equal(evstream.read_events(path), events)
     peer = expelliarmus.Wizard(encoding="dat").read(path)
     assert len(peer) == len(events)
     for name in ("x", "y", "t", "p"):
         np.testing.assert_array_equal(peer[name].astype(np.int64), events[name].astype(np.int64))
+    stream = faery.events_stream_from_file(path)  # faery refuses type 0x00 ("unsupported type 2d")
+    assert stream.dimensions() == (304, 240)
+    peer = stream.to_array()
+    for name, theirs in (("x", "x"), ("y", "y"), ("t", "t"), ("p", "on")):
+        np.testing.assert_array_equal(peer[theirs].astype(np.int64), events[name].astype(np.int64))
+
+
+def test_reads_faery_dat_with_its_t0(tmp_path):
+    """faery writes times relative to a ``% T0`` line; evstream adds it back, as faery reads it."""
+    faery = pytest.importorskip("faery")
+    events = synthetic_events(5_000, 304, 240, seed=8)
+    events["t"] += 123_456
+    theirs = np.zeros(len(events), dtype=faery.EVENTS_DTYPE)
+    for name, field in (("x", "x"), ("y", "y"), ("t", "t"), ("p", "on")):
+        theirs[field] = events[name]
+    path = tmp_path / "faery.dat"
+    faery.events_stream_from_array(theirs, dimensions=(304, 240)).to_file(path)
+    assert b"% T0 " in path.read_bytes()[:200]
+    np.testing.assert_array_equal(evstream.read_events(path), events)
+    with evstream.open_events(path) as reader:
+        np.testing.assert_array_equal(np.concatenate(list(reader)), events)
+    np.testing.assert_array_equal(faery.events_stream_from_file(path).to_array()["t"], events["t"])
 
 
 def test_writer_wraps_long_recordings_and_reader_unwraps(tmp_path, monkeypatch):
@@ -153,3 +181,41 @@ def test_time_going_back_less_than_half_the_range_is_an_error(tmp_path):
         evstream.read_events(path)  # whole-file path
     with evstream.open_events(path) as reader, pytest.raises(EventFileError, match=match):
         list(reader.chunks(2))  # block path
+
+
+def headerless_dat(tmp_path, events):
+    """A DAT file as other tools write it: no % Width / % Height (its events reach 639x479)."""
+    path = tmp_path / "headerless.dat"
+    records = np.empty((len(events), 2), "<u4")
+    records[:, 0] = events["t"]
+    x, y, p = (events[name].astype(np.uint32) for name in "xyp")
+    records[:, 1] = x | y << 14 | p << 28
+    path.write_bytes(b"% Data file containing CD events.\n% Version 2\n\x0c\x08" + records.tobytes())
+    return path
+
+
+def test_headerless_dat_takes_sensor_size_in_info_convert_and_replay(tmp_path, capsys):
+    from evstream.cli import main
+
+    events = synthetic_events(3_000, 640, 480, seed=9)
+    events["x"][-1], events["y"][-1] = 639, 479
+    path = headerless_dat(tmp_path, events)
+    assert main(["info", str(path)]) == 2  # 304x240 assumed: the error says how to pass the size
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "outside the 304x240 sensor" in err and "--sensor-size W H" in err
+    assert main(["info", str(path), "--sensor-size", "640", "480", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert (info["width"], info["height"], info["events"]) == (640, 480, len(events))
+    out = tmp_path / "copy.dat"
+    assert main(["convert", str(path), str(out), "--sensor-size", "640", "480", "--quiet"]) == 0
+    with evstream.open_events(out) as reader:
+        assert reader.sensor_size == (640, 480, 2)
+        np.testing.assert_array_equal(reader.read(), events)
+    capsys.readouterr()
+    assert main(["replay", str(path), "--headless", "--no-video", "--sensor-size", "640", "480",
+                 "--out", str(tmp_path)]) == 0
+    summary = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert summary["sensor"] == "640x480" and summary["events"] == len(events) and summary["error"] is None
+    with evstream.open_events(path) as reader:
+        assert reader.notes == ["no % Width / % Height in the header: the ATIS 304x240 is assumed "
+                                "(pass --sensor-size W H for another sensor)"]

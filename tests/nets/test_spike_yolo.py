@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -389,3 +390,27 @@ def test_live_detector_maps_boxes_to_sensor_pixels(tmp_path):
     assert all(len(m.chain) == 1 for m in detector.model.modules() if isinstance(m, Synapse))  # fused
     for key, value in model.state_dict().items():
         torch.testing.assert_close(loaded.state_dict()[key], value, rtol=0, atol=0)
+
+
+def test_official_batch_norm_settings_and_variants():
+    """Ultralytics' initialize_weights: every BatchNorm2d eps 1e-3, momentum 0.03; COCO's neuron for 80 classes."""
+    from evstream.snn.ilif import ILIFParams
+
+    model = spike_yolo(scale="rt", num_classes=80)
+    norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    assert norms and all(m.eps == 1e-3 and m.momentum == 0.03 for m in norms)
+    assert {m.p for m in model.modules() if isinstance(getattr(m, "p", None), ILIFParams)} == {ILIFParams.coco(4)}
+    gen1 = spike_yolo(scale="rt", num_classes=2)
+    assert {m.p for m in gen1.modules() if isinstance(getattr(m, "p", None), ILIFParams)} == {ILIFParams.gen1(4)}
+    with pytest.raises(ValueError, match="unknown variant 'voc'"):
+        spike_yolo(scale="rt", variant="voc")
+
+
+def test_bundled_detector_keeps_the_settings_it_was_trained_with():
+    """models/detector_spikeyolo.pt predates bn_eps and resize: loaded with torch's eps and INTER_AREA."""
+    from evstream.nets.spike_yolo.live import load_detector
+
+    path = Path(__file__).resolve().parents[2] / "models" / "detector_spikeyolo.pt"
+    model, info = load_detector(path)
+    assert info["recipe"]["resize"] == "area" and info["net_options"]["bn_eps"] == 1e-5
+    assert all(m.eps == 1e-5 for m in model.modules() if isinstance(m, nn.BatchNorm2d))

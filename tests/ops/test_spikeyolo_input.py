@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import pytest
 
 from evstream import EVENT_DTYPE, make_events
 from evstream.ops import ToSpikeYOLOInput, last_polarity_frames, letterbox_geometry, to_spikeyolo_input
@@ -41,6 +42,7 @@ def test_gen1_letterbox_geometry():
 
 
 def test_gen1_frames_are_resized_padded_and_three_identical_channels():
+    """The official Gen1 ``load_image``: ``cv2.resize(im[t], (w, h), interpolation=cv2.INTER_LINEAR)`` per bin."""
     events = synthetic_events(40_000, width=304, height=240, seed=0, rate_hz=1e5)
     label = int(events["t"][-1])
     frames, box = to_spikeyolo_input(events, GEN1, label, n_time_bins=2)
@@ -49,8 +51,25 @@ def test_gen1_frames_are_resized_padded_and_three_identical_channels():
     assert (frames[:, 1] == frames[:, 0]).all() and (frames[:, 2] == frames[:, 0]).all()
     images = last_polarity_frames(events, GEN1, label - 250_000, 2, 125_000)
     for image, frame in zip(images, frames, strict=True):
-        np.testing.assert_array_equal(frame[0, 1:254], cv2.resize(image, (320, 253), interpolation=cv2.INTER_AREA))
+        np.testing.assert_array_equal(frame[0, 1:254], cv2.resize(image, (320, 253), interpolation=cv2.INTER_LINEAR))
     np.testing.assert_array_equal(ToSpikeYOLOInput(GEN1)(events, label)[0], frames)
+    area, _ = to_spikeyolo_input(events, GEN1, label, n_time_bins=2, resize="area")  # the earlier evstream resize
+    for image, frame in zip(images, area, strict=True):
+        np.testing.assert_array_equal(frame[0, 1:254], cv2.resize(image, (320, 253), interpolation=cv2.INTER_AREA))
+    assert 0.01 < (area != frames).mean() < 0.5  # upscaling 304 -> 320: the two differ on a few per cent of pixels
+
+
+def test_linear_resize_hand_case():
+    """Bilinear upscaling 2 -> 4 pixels (OpenCV's half-pixel centres): 0, 255 -> 0, 64, 191, 255."""
+    events = make_events([1], [0], [50], [1])  # one ON event at x = 1 of a 2x1 sensor; x = 0 stays 127
+    frames, _ = to_spikeyolo_input(events, (2, 1, 2), 100, n_time_bins=1, window_us=100, imgsz=4, stride=1)
+    assert frames.shape == (1, 3, 2, 4)
+    assert frames[0, 0, 0].tolist() == [127, 159, 223, 255]  # 127 + (255 - 127) * (0, 0.25, 0.75, 1)
+
+
+def test_unknown_resize_is_one_line_error():
+    with pytest.raises(ValueError, match="unknown resize 'cubic'; one of linear, area"):
+        to_spikeyolo_input(np.empty(0, EVENT_DTYPE), GEN1, 10_000, resize="cubic")
 
 
 def test_empty_window_is_background_only():

@@ -95,7 +95,7 @@ def test_zero_sizes_are_errors_not_defaults(tmp_path):
     (["--set", "task.time_steps=0"], "task.time_steps must be > 0, got 0"),
     (["--set", "task.dt_ms=-2"], "task.dt_ms must be > 0, got -2.0"),
     (["--set", "train.lr=fast"], "train.lr: expected a number, got 'fast'"),
-    (["--set", "train.bogus=1"], "unknown train settings ['bogus']; known: ['batch_size', 'decay_norm_and_bias', "),
+    (["--set", "train.bogus=1"], "unknown train settings ['bogus']; known: ['amp', 'batch_size', 'cudnn_benchmark', "),
     (["--epochs", "-1"], "train.epochs must be > 0, got -1"),
     (["--batch-size", "0"], "train.batch_size must be > 0, got 0"),
     (["--set", "lr=3"], "override 'lr=3' must look like group.key=value (e.g. train.lr=0.01)"),

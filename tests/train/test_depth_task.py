@@ -15,7 +15,7 @@ from evstream.nets.depth import DepthPrediction, spiking_depth_unet
 from evstream.train.depth_losses import (e2depth_loss, multiscale_gradient_loss, scale_invariant_loss,
                                          sobel_gradient_loss, stereospike_loss)
 from evstream.train.depth_metrics import ALPHA, prepare_target
-from evstream.train.tasks.depth import STEREOSPIKE_RECIPE, MvsecTask, log_depth_target
+from evstream.train.tasks.depth import STEREOSPIKE_RECIPE, MvsecTask, log_depth_target, per_pixel_prior
 
 RECORDING = Path(__file__).resolve().parents[2] / "recordings" / "mvsec_depth"
 NAN = float("nan")
@@ -115,6 +115,33 @@ def test_task_on_the_synthetic_recording():
         "HistogramWindow"
     with pytest.raises(ValueError, match="unknown depth network"):
         MvsecTask(RECORDING, net="resnet")
+
+
+def test_per_pixel_prior_is_the_geometric_mean_of_known_depths():
+    maps = [np.array([[1.0, NAN], [4.0, NAN]]), np.array([[4.0, NAN], [NAN, NAN]])]
+    # pixel (0, 0): sqrt(1 * 4) = 2; (1, 0): 4 (one known map); the never-known column gets the geometric
+    # mean of every known value, (1 * 4 * 4) ** (1 / 3)
+    np.testing.assert_allclose(per_pixel_prior(iter(maps)), [[2.0, 16 ** (1 / 3)], [4.0, 16 ** (1 / 3)]])
+    with pytest.raises(ValueError, match="no known depth"):
+        per_pixel_prior([np.full((2, 2), NAN)])
+
+
+def test_prior_baseline_on_a_held_out_folder():
+    """``test_data``: the held-out folder's every map is scored; a net that outputs the prior scores as the prior."""
+    task = MvsecTask(RECORDING, scenario="synthetic", time_steps=2, base_channels=4, stages=2, test_data=RECORDING,
+                     prior_baseline=True)
+    train, held_out = task.datasets()
+    assert (len(train), len(held_out), task.eval_split) == (16, 20, "test")
+    assert MvsecTask(RECORDING, scenario="synthetic").eval_split == "val"
+    prior = task.prior()
+    assert prior.shape == (260, 346) and np.isfinite(prior).all()
+    loader = torch.utils.data.DataLoader(held_out, batch_size=4)
+    as_prior = Oracle(log_depth_target(torch.as_tensor(prior, dtype=torch.float32), task.d_max, task.alpha)
+                      .expand(4, 1, 260, 346))
+    result = task.evaluate(as_prior, loader, torch.device("cpu"), progress=False)
+    for key in ("mean_depth_error@10", "abs_rel", "delta1"):
+        assert result[key] == pytest.approx(result[f"prior_{key}"], rel=1e-4, abs=1e-6)
+    assert result["prior_mean_depth_error@10"] > 0.1
 
 
 @pytest.mark.parametrize("net", ["spiking_depth_unet", "stereospike"])

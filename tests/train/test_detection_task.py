@@ -114,9 +114,25 @@ def test_cli_trains_then_evaluates_and_exports_a_live_detector(tmp_path, capsys)
     metrics = json.loads(capsys.readouterr().out.splitlines()[0])
     assert set(metrics) >= {"sample_mAP50", "prophesee_mAP50", "firing_rate", "energy_uj"}
     model, info = load_detector(tmp_path / "d.pt")
-    assert info["net_options"] == {"scale": "rt", "num_classes": 2, "T": 1, "D": 4}
-    assert info["recipe"] == {"sensor_size": (304, 240, 2), "n_time_bins": 1, "window_us": 250_000, "imgsz": 320}
+    assert info["net_options"] == {"scale": "rt", "num_classes": 2, "T": 1, "D": 4, "bn_eps": 1e-3}
+    assert info["recipe"] == {"sensor_size": (304, 240, 2), "n_time_bins": 1, "window_us": 250_000, "imgsz": 320,
+                              "resize": "linear"}
     assert info["names"] == ["car", "pedestrian"] and info["metrics"] == metrics
     trained = torch.load(run / "last.pt", weights_only=True)["model"]
     for key, value in model.state_dict().items():
         torch.testing.assert_close(value, trained[key])
+
+
+def test_eval_builds_an_exported_detector_with_its_own_batchnorm_eps(tmp_path):
+    """The bundled detector (eps not stored: torch's 1e-5) and a new one (eps stored) are scored as trained;
+    ``task.bn_eps`` / ``task.bn_momentum`` set a trained net's BatchNorms."""
+    bns = lambda model: [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]  # noqa: E731
+    task = Gen1Task(tmp_path, scale="rt", T=1)
+    assert {(m.eps, m.momentum) for m in bns(task.build_model())} == {(1e-3, 0.03)}
+    legacy = {"net": "spike_yolo", "net_options": {"scale": "rt", "num_classes": 2, "T": 1, "D": 4}}
+    assert {m.eps for m in bns(task.build_model_for(legacy))} == {1e-5}
+    stored = {"net": "spike_yolo", "net_options": {**legacy["net_options"], "bn_eps": 2e-4}}
+    assert {m.eps for m in bns(task.build_model_for(stored))} == {2e-4}
+    assert {m.eps for m in bns(task.build_model_for({"model": {}}))} == {1e-3}  # a training checkpoint
+    old = Gen1Task(tmp_path, scale="rt", T=1, bn_eps=1e-5, bn_momentum=0.1)
+    assert {(m.eps, m.momentum) for m in bns(old.build_model())} == {(1e-5, 0.1)}

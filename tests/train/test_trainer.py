@@ -1,17 +1,14 @@
-"""The trainer lowers the loss, resumes to the same weights after a kill, DDP follows one process, epochs
+"""The trainer lowers the loss, resumes to the same weights after a kill, epochs
 are numbered from 1, nothing is selected or scheduled on a test split, and a batch larger than the data is refused."""
 
 from __future__ import annotations
 
 import hashlib
 import csv
-import os
-import socket
 import struct
 
 import pytest
 import torch
-import torch.multiprocessing as mp
 from torch import nn
 
 from evstream.checkpoint import load, state_digest
@@ -80,34 +77,9 @@ def test_kill_mid_epoch_then_resume_gives_the_same_weights(tmp_path):
     assert len(resumed.history) == 4
 
 
-def _ddp_worker(rank, port, out_dir):
-    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE="2", MASTER_ADDR="127.0.0.1",
-                      MASTER_PORT=str(port))
-    torch.set_num_threads(1)
-    config = TrainConfig(epochs=3, batch_size=16, lr=0.01, optimizer="sgd", momentum=0.9, out_dir=out_dir,
-                         progress=False)
-    Trainer(NoDropoutTask(), config).fit()
-    torch.distributed.destroy_process_group()
-
-
 class NoDropoutTask(BlobsTask):
     def build_model(self):
         return nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 3))
-
-
-@pytest.mark.slow
-def test_two_process_ddp_agrees_with_one_process(tmp_path):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    mp.spawn(_ddp_worker, args=(port, str(tmp_path / "ddp")), nprocs=2, join=True)
-    single = Trainer(NoDropoutTask(), TrainConfig(epochs=3, batch_size=16, lr=0.01, optimizer="sgd", momentum=0.9,
-                                                  out_dir=str(tmp_path / "one"), progress=False))
-    single.fit()
-    ddp_state = load(tmp_path / "ddp" / "last.pt")["model"]
-    for key, value in single.model.state_dict().items():
-        torch.testing.assert_close(ddp_state["module." + key] if "module." + key in ddp_state else ddp_state[key],
-                                   value, rtol=1e-5, atol=1e-6)
 
 
 class ConstantLossTask(NoDropoutTask):

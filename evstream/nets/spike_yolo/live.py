@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from evstream.jsonout import plain
-from evstream.nets.spike_yolo.model import spike_yolo
+from evstream.nets.spike_yolo.model import LEGACY_BN_EPS, spike_yolo
 from evstream.nets.spike_yolo.nms import non_max_suppression
 from evstream.outputs import Detections
 from evstream.ops.spikeyolo_input import letterbox_geometry, to_spikeyolo_input
@@ -34,18 +34,22 @@ class DetectionRecipe:
     Args:
         sensor_size: ``(W, H, 2)``. n_time_bins: T. window_us: span before the window's end (250 ms).
         imgsz: long side of the letterboxed input (320 -> 320x256 for Gen1).
+        resize: ``"linear"`` (the official resize) or ``"area"``; a checkpoint saved before the recipe
+            had this field was trained with ``"area"``, and :func:`load_detector` reads it so.
     """
 
     sensor_size: tuple[int, int, int]
     n_time_bins: int = 2
     window_us: int = 250_000
     imgsz: int = 320
+    resize: str = "linear"
 
     def __call__(self, events: np.ndarray, end_us: int | None = None) -> np.ndarray:
         """``[T, 3, H, W]`` float32 in [0, 1] for the window ending at ``end_us`` (default: last event + 1)."""
         if end_us is None:
             end_us = int(events["t"][-1]) + 1 if len(events) else self.window_us
-        frames, _ = to_spikeyolo_input(events, self.sensor_size, end_us, self.n_time_bins, self.window_us, self.imgsz)
+        frames, _ = to_spikeyolo_input(events, self.sensor_size, end_us, self.n_time_bins, self.window_us, self.imgsz,
+                                       resize=self.resize)
         return frames.astype(np.float32) / 255.0
 
 
@@ -96,16 +100,27 @@ class SpikeYOLODetector:
 
 def save_detector(path: os.PathLike | str, model: nn.Module, *, net_options: dict, recipe: DetectionRecipe,
                   names: Sequence[str], metrics: dict | None = None) -> None:
-    """Write a self-describing SpikeYOLO checkpoint: float32 weights, builder options, recipe, names, metrics."""
+    """Write a self-describing SpikeYOLO checkpoint: float32 weights, builder options (with the model's
+    BatchNorm eps), recipe, names, metrics."""
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    torch.save({"net": "spike_yolo", "net_options": dict(net_options), "recipe": asdict(recipe), "names": list(names),
+    eps = next(m.eps for m in model.modules() if isinstance(m, nn.BatchNorm2d))
+    torch.save({"net": "spike_yolo", "net_options": {"bn_eps": eps, **net_options}, "recipe": asdict(recipe),
+                "names": list(names),
                 "metrics": plain(dict(metrics or {})), "model": state}, path)
 
 
+LEGACY_RESIZE = "area"
+"""The resize of checkpoints whose recipe predates its ``resize`` field (the bundled detector's)."""
+
+
 def load_detector(path: os.PathLike | str) -> tuple[nn.Module, dict]:
-    """``(SpikeYOLO in eval mode, info)`` from a :func:`save_detector` file."""
+    """``(SpikeYOLO in eval mode, info)`` from a :func:`save_detector` file (one written before the
+    recipe's ``resize`` and the net's ``bn_eps`` existed gets what it was trained with:
+    :data:`LEGACY_RESIZE` and :data:`~evstream.nets.spike_yolo.model.LEGACY_BN_EPS`)."""
     info = checkpoint.load(path)
+    info["net_options"].setdefault("bn_eps", LEGACY_BN_EPS)
     model = spike_yolo(**info["net_options"])
     checkpoint.load_model_state(model, info, path)
     info["recipe"]["sensor_size"] = tuple(info["recipe"]["sensor_size"])
+    info["recipe"].setdefault("resize", LEGACY_RESIZE)
     return model.eval(), info

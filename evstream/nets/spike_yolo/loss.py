@@ -129,7 +129,8 @@ class DetectionLoss:
 
     Returns:
         ``__call__(maps, targets) -> (total, {"box", "cls", "dfl"})``; ``total`` is the weighted sum
-        times the batch size, the parts are the weighted, detached terms.
+        times the batch size, the parts are the weighted, detached terms. Computed in float32 under
+        any autocast.
     """
 
     def __init__(self, num_classes: int, strides: tuple[int, ...] = (8, 16, 32), *, reg_max: int = 16,
@@ -140,6 +141,12 @@ class DetectionLoss:
         self.assigner = TaskAlignedAssigner(num_classes, topk=topk, alpha=alpha, beta=beta)
 
     def __call__(self, maps: list[torch.Tensor], targets: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        """The loss in float32 whatever autocast surrounds it: squared pixel distances (CIoU's enclosing
+        diagonal, up to 2 x 320^2) overflow float16."""
+        with torch.autocast(maps[0].device.type, enabled=False):
+            return self._loss([m.float() for m in maps], targets)
+
+    def _loss(self, maps: list[torch.Tensor], targets: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         batch = maps[0].shape[0]
         flat = torch.cat([m.flatten(2) for m in maps], 2).transpose(1, 2)             # [B, A, no]
         pred_bins, pred_logits = flat.split((4 * self.reg_max, self.num_classes), -1)

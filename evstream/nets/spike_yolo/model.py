@@ -41,7 +41,7 @@ from evstream.nets.spike_yolo.head import SpikeDetect, decode
 from evstream.snn.ilif import ILIFParams
 from evstream.snn.layers import SeqUpsample
 
-__all__ = ["SCALES", "Scale", "SpikeYOLO", "spike_yolo"]
+__all__ = ["BN_EPS", "BN_MOMENTUM", "LEGACY_BN_EPS", "SCALES", "VARIANTS", "Scale", "SpikeYOLO", "spike_yolo"]
 
 
 @dataclass(frozen=True)
@@ -152,9 +152,20 @@ class SpikeYOLO(nn.Module):
         return set_binary(self, binary)
 
 
+BN_EPS, BN_MOMENTUM = 1e-3, 0.03
+"""BatchNorm settings of the official models (Ultralytics' ``initialize_weights`` sets them on every BatchNorm2d)."""
+LEGACY_BN_EPS = 1e-5
+"""The BatchNorm eps of SpikeYOLO checkpoints written before ``bn_eps`` existed (torch's default)."""
+
+VARIANTS = {"gen1": ILIFParams.gen1, "coco": ILIFParams.coco}
+"""The official I-LIF of each release: Gen1 (spikingjelly LIF, tau 2: V + (X - V) / 2) and COCO
+(``mem_update``: U = 0.25 (U - S) + X), each with maximum spike D."""
+
+
 @register("spike_yolo")
 def spike_yolo(*, scale: str = "s", num_classes: int = 2, in_channels: int = 3, T: int = 1, D: int = 4,
-               neuron: ILIFParams | None = None) -> SpikeYOLO:
+               variant: str | None = None, neuron: ILIFParams | None = None, bn_eps: float = BN_EPS,
+               bn_momentum: float = BN_MOMENTUM) -> SpikeYOLO:
     """Build SpikeYOLO at a scale of :data:`SCALES`.
 
     Args:
@@ -162,15 +173,30 @@ def spike_yolo(*, scale: str = "s", num_classes: int = 2, in_channels: int = 3, 
         num_classes: 80 for COCO, 2 for Gen1.
         in_channels: input channels. T: repeats of a static image input.
         D: I-LIF maximum integer spike (4).
-        neuron: I-LIF parameters; default the Gen1 variant (tau 2) with max spike D.
+        variant: ``"gen1"`` (the Gen1 release's I-LIF, tau 2) or ``"coco"`` (the COCO release's,
+            decay 0.25): picks the neuron (:data:`VARIANTS`) unless ``neuron`` is given. None:
+            ``"coco"`` for 80 classes, else ``"gen1"``.
+        neuron: explicit I-LIF parameters (their max spike must be D).
+        bn_eps, bn_momentum: of every BatchNorm; the official models' are Ultralytics'
+            ``initialize_weights`` values (1e-3, 0.03). Models trained by evstream before this
+            option used torch's defaults (1e-5, 0.1); their checkpoints say so (:data:`LEGACY_BN_EPS`).
 
     Example:
         >>> model = spike_yolo(scale="s", num_classes=2)  # the 23.1 M Gen1 model  # doctest: +SKIP
+        >>> coco = spike_yolo(scale="s", num_classes=80, variant="coco")  # doctest: +SKIP
     """
     if scale not in SCALES:
         raise ValueError(f"unknown scale {scale!r}; known: {', '.join(SCALES)}")
+    if variant is None:
+        variant = "coco" if num_classes == 80 else "gen1"
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown variant {variant!r}; known: {', '.join(VARIANTS)}")
     if neuron is None:
-        neuron = ILIFParams.gen1(D)
+        neuron = VARIANTS[variant](D)
     elif int(neuron.max_spike) != D:
         raise ValueError(f"neuron.max_spike {neuron.max_spike} differs from D = {D}")
-    return SpikeYOLO(SCALES[scale], num_classes, in_channels=in_channels, T=T, neuron=neuron)
+    model = SpikeYOLO(SCALES[scale], num_classes, in_channels=in_channels, T=T, neuron=neuron)
+    for module in model.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            module.eps, module.momentum = float(bn_eps), float(bn_momentum)
+    return model

@@ -249,7 +249,7 @@ class _ClassificationTask:
     def loss(self, model: nn.Module, batch, device: torch.device) -> torch.Tensor:
         """The configured loss on a batch ``(frames [B, T, 2, H, W], labels [B])`` (``[B, chunks*T, ...]`` for TSSD)."""
         x, labels = batch
-        x, labels = _time_first(x, device), labels.to(device)
+        x, labels = _time_first(x, device), labels.to(device, non_blocking=True)
         options = self.loss_options
         if self.loss_name == "tssd":
             *earlier, last = x.split(self.time_steps)

@@ -6,6 +6,12 @@ its official ``train.py`` (``learned_metric = 'LIN'``), or log depth with ``--se
 Evaluation maps predictions to metres and applies the E2Depth protocol
 (:func:`evstream.train.depth_metrics.evaluate_depth`). StereoSpike's official recipe (``train.py``) is
 :data:`STEREOSPIKE_RECIPE`.
+
+``--set task.prior_baseline=true`` also scores the events-blind baseline, the per-pixel mean log
+depth of the training maps (:func:`per_pixel_prior`), on the same maps: keys ``prior_<metric>``.
+``--set task.test_data=DIR`` evaluates a folder of held-out sequences (all of them) instead of the
+data folder's test split; on the synthetic set the data folder's last sequence is then only a
+validation sequence for the per-epoch log.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from evstream.nets.depth.live import save_depth
 from evstream.train.depth_losses import E2DEPTH_GRAD_WEIGHT, STEREOSPIKE_GRAD_WEIGHT, e2depth_loss, stereospike_loss
 from evstream.train.depth_metrics import ALPHA, evaluate_depth, log_to_depth
 
-__all__ = ["MvsecTask", "STEREOSPIKE_RECIPE", "TARGETS", "log_depth_target"]
+__all__ = ["MvsecTask", "STEREOSPIKE_RECIPE", "TARGETS", "log_depth_target", "per_pixel_prior"]
 
 INDOOR_ALPHA = 6.0
 """StereoSpike's log-depth regularisation indoors (with d_max = 10 m)."""
@@ -44,6 +50,29 @@ STEREOSPIKE_RECIPE = {"optimizer": "adam", "lr": 2e-4, "weight_decay": 0.0, "bat
 def log_depth_target(depth: torch.Tensor, d_max: float, alpha: float) -> torch.Tensor:
     """Metric depth (NaN = none) to normalised log depth, NaN kept. Shape: any -> same."""
     return 1.0 + torch.log(depth / d_max) / alpha
+
+
+def per_pixel_prior(depth_maps) -> np.ndarray:
+    """The events-blind baseline: each pixel's geometric mean depth over ``depth_maps`` (its mean log depth).
+
+    Args:
+        depth_maps: an iterable of ``[H, W]`` depth maps in metres, NaN where unknown.
+
+    Returns:
+        ``[H, W]`` float64 metres; a pixel no map knows gets the geometric mean of every known value.
+    """
+    total = count = None
+    for depth in depth_maps:
+        logs = np.log(np.asarray(depth, dtype=np.float64))
+        known = np.isfinite(logs)
+        if total is None:
+            total, count = np.zeros(logs.shape), np.zeros(logs.shape)
+        total += np.where(known, logs, 0.0)
+        count += known
+    if total is None or not count.any():
+        raise ValueError("per_pixel_prior: no known depth in the maps")
+    overall = total.sum() / count.sum()
+    return np.exp(np.where(count > 0, total / np.maximum(count, 1), overall))
 
 
 class MvsecTask:
@@ -64,12 +93,15 @@ class MvsecTask:
         si_lambda: weight of the scale term of the scale-invariant loss (1 in §5.2 / §5.3).
         grad_weight: weight of the gradient loss (None: 0.25 for the U-Net, 0.5 for StereoSpike).
         train_crop: ``[h, w]`` random crop of training samples (CPU budgets), None for full frames.
+        train_flip: mirror each training sample left-right with probability 1/2 (a mirrored scene is a scene).
         cache_dir: representation cache folder.
+        test_data: a folder of held-out sequences to evaluate instead of ``data_dir``'s test split
+            (synthetic: every sequence in it; MVSEC: its test split).
+        prior_baseline: also score :func:`per_pixel_prior` of the training maps (``prior_<metric>`` keys).
     """
 
     metric = "mean_depth_error@10"
     metric_mode = "min"
-    eval_split = "test"  # MVSEC's splits are train / test: the trainer selects nothing on the test metrics
     train_defaults = {"optimizer": "adam", "lr": 2e-4, "batch_size": 1, "epochs": 30}
     """Both nets' defaults: Adam, lr 2e-4, batch 1, 30 epochs, no weight decay, the trainer's cosine decay
     (StereoSpike's official schedule: :data:`STEREOSPIKE_RECIPE`)."""
@@ -77,7 +109,9 @@ class MvsecTask:
     def __init__(self, data_dir: os.PathLike | str, *, net: str = "spiking_depth_unet", scenario: str = "outdoor",
                  time_steps: int = 5, cameras=("left",), window_us: int = 50_000, base_channels: int = 32,
                  stages: int = 4, target: str | None = None, si_lambda: float = 1.0,
-                 grad_weight: float | None = None, train_crop=None, cache_dir: os.PathLike | str | None = None):
+                 grad_weight: float | None = None, train_crop=None, train_flip: bool = False,
+                 cache_dir: os.PathLike | str | None = None, test_data: os.PathLike | str | None = None,
+                 prior_baseline: bool = False):
         if net not in DEPTH_NETS:
             raise ValueError(f"unknown depth network {net!r}; one of {sorted(DEPTH_NETS)}")
         target = target or ("metric" if net == "stereospike" else "log")
@@ -93,9 +127,18 @@ class MvsecTask:
         default_weight = E2DEPTH_GRAD_WEIGHT if net == "spiking_depth_unet" else STEREOSPIKE_GRAD_WEIGHT
         self.grad_weight = default_weight if grad_weight is None else float(grad_weight)
         self.train_crop = None if train_crop is None else tuple(int(v) for v in train_crop)
-        self.cache_dir = cache_dir
+        self.train_flip = bool(train_flip)
+        self.cache_dir, self.test_data, self.prior_baseline = cache_dir, test_data, bool(prior_baseline)
+        self._prior: np.ndarray | None = None
         self.d_max = 10.0 if scenario.startswith("indoor") else 40.0 if scenario == "synthetic" else 80.0
         self.alpha = INDOOR_ALPHA if scenario.startswith("indoor") else ALPHA
+
+    @property
+    def eval_split(self) -> str:
+        """``"val"`` on the synthetic set without ``test_data``: the data folder's last sequence is then a
+        validation sequence (its test sets are other folders); ``"test"`` for MVSEC (train / test only) and
+        for a ``test_data`` folder: the trainer selects nothing on those."""
+        return "val" if self.scenario == "synthetic" and self.test_data is None else "test"
 
     @property
     def net_name(self) -> str:
@@ -128,16 +171,29 @@ class MvsecTask:
         save_depth(path, model, builder=self.net, kwargs=self.net_options(), representation=representation,
                    d_max=self.d_max, alpha=self.alpha, metrics=metrics or {}, target=self.target)
 
+    def _dataset(self, root, split: str, transform) -> MVSECDepth:
+        return MVSECDepth(root, split, scenario=self.scenario, transform=transform, cameras=self.cameras,
+                          window_us=self.window_us, cache_dir=self.cache_dir)
+
     def datasets(self) -> tuple[MVSECDepth, MVSECDepth]:
-        return tuple(MVSECDepth(self.data_dir, split, scenario=self.scenario, transform=self.representation,
-                                cameras=self.cameras, window_us=self.window_us, cache_dir=self.cache_dir)
-                     for split in ("train", "test"))
+        """``(train, held-out)``: the held-out split is ``test_data``'s sequences when given."""
+        held_out = (self.data_dir, "test") if self.test_data is None else (
+            self.test_data, "all" if self.scenario == "synthetic" else "test")
+        return (self._dataset(self.data_dir, "train", self.representation),
+                self._dataset(*held_out, self.representation))
+
+    def prior(self) -> np.ndarray:
+        """:func:`per_pixel_prior` of the training split's depth maps (computed once), ``[H, W]`` metres."""
+        if self._prior is None:
+            train = self._dataset(self.data_dir, "train", None)
+            self._prior = per_pixel_prior(train.depth(i) for i in range(len(train)))
+        return self._prior
 
     def _inputs(self, batch, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         """``([T, B, C, H, W] float input, [B, 1, H, W] target)`` of a collated batch, in the learnt unit."""
         x, depth = batch
-        x = torch.as_tensor(x, dtype=torch.float32).to(device).transpose(0, 1)
-        depth = torch.as_tensor(depth, dtype=torch.float32).to(device).unsqueeze(1)
+        x = torch.as_tensor(x, dtype=torch.float32).to(device, non_blocking=True).transpose(0, 1)
+        depth = torch.as_tensor(depth, dtype=torch.float32).to(device, non_blocking=True).unsqueeze(1)
         return x, depth if self.target == "metric" else log_depth_target(depth, self.d_max, self.alpha)
 
     def criterion(self, predictions, target: torch.Tensor) -> torch.Tensor:
@@ -153,10 +209,14 @@ class MvsecTask:
             top = int(torch.randint(0, x.shape[-2] - h + 1, ()))
             left = int(torch.randint(0, x.shape[-1] - w + 1, ()))
             x, target = x[..., top:top + h, left:left + w], target[..., top:top + h, left:left + w]
+        if self.train_flip:
+            flip = torch.rand(target.shape[0]) < 0.5
+            x = torch.where(flip.to(x.device)[None, :, None, None, None], x.flip(-1), x)
+            target = torch.where(flip.to(target.device)[:, None, None, None], target.flip(-1), target)
         return self.criterion(model(x), target)
 
     def evaluate(self, model: nn.Module, loader, device: torch.device, *, progress: bool = True) -> dict[str, float]:
-        """The E2Depth metrics on a loader (cutoffs 10 / 20 / 30 m) plus the mean loss.
+        """The E2Depth metrics on a loader (cutoffs 10 / 20 / 30 m) plus the mean loss (and the prior's).
 
         Frames are scored as their batch comes out of the net (the two halves of one stream of
         pairs), so memory does not grow with the number of depth maps; a tqdm bar unless ``progress=False``.
@@ -177,4 +237,9 @@ class MvsecTask:
         result = evaluate_depth(map(itemgetter(0), targets), map(itemgetter(1), predictions),
                                 clip_distance=self.d_max)
         result["val_loss"] = float(np.mean(losses)) if losses else float("nan")
+        if self.prior_baseline:
+            dataset, prior = loader.dataset, self.prior()
+            baseline = evaluate_depth((dataset.depth(i) for i in range(len(dataset))), itertools.repeat(prior),
+                                      clip_distance=self.d_max)
+            result.update({f"prior_{name}": value for name, value in baseline.items()})
         return result

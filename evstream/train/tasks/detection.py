@@ -28,9 +28,11 @@ from tqdm import tqdm
 from evstream.datasets.gen1 import GEN1_CLASSES, Gen1Detection, collate_gen1
 from evstream.errors import check_positive
 from evstream.nets.spike_yolo import spike_yolo
+from evstream.nets.spike_yolo.model import BN_EPS, BN_MOMENTUM, LEGACY_BN_EPS
 from evstream.nets.spike_yolo.live import DetectionRecipe, save_detector
 from evstream.nets.spike_yolo.loss import DetectionLoss
 from evstream.nets.spike_yolo.nms import non_max_suppression
+from evstream.ops.spikeyolo_input import resize_mode
 from evstream.snn.profiler import SpikeProfiler
 from evstream.train.coco_map import Boxes, coco_map
 from evstream.train.gen1_eval import evaluate_gen1
@@ -57,6 +59,10 @@ class Gen1Task:
             (Ultralytics: 0.001, 0.7, 300).
         eval_batch: samples per forward pass when evaluating: bounds the activations held at once
             whatever the loader's batch (the training batch, 80); the metrics do not depend on it.
+        resize: ``"linear"`` (the official ``load_image``, ``cv2.INTER_LINEAR``) or ``"area"`` (the
+            resize of evstream's earlier models); exported in the recipe so the live detector repeats it.
+        bn_eps, bn_momentum: every BatchNorm's (Ultralytics' 1e-3 and 0.03, the official models'; the
+            bundled detector was trained with torch's 1e-5 and 0.1).
     """
 
     metric: ClassVar[str] = "sample_mAP50"
@@ -65,20 +71,28 @@ class Gen1Task:
         "optimizer": "sgd", "lr": 0.02, "momentum": 0.937, "weight_decay": 5e-4, "schedule": "linear",
         "lrf": 0.004, "warmup_epochs": 10, "warmup_style": "yolo", "warmup_momentum": 0.8, "warmup_bias_lr": 0.1,
         "nominal_batch": 64, "decay_norm_and_bias": False, "grad_clip": 10.0, "epochs": 100, "batch_size": 80,
+        "ema": True,
     }
     """§1.5, Gen1 column, with Ultralytics' trainer: SGD lr0 0.02, momentum 0.937, weight decay 5e-4 on
     conv weights only (scaled by batch / nominal 64), linear to lrf 0.004, 10 warm-up epochs per
     iteration (momentum from 0.8, bias lr from 0.1), gradient norm clipped at 10, 100 epochs, batch 80
-    (``default.yaml``; split over 4 GPUs in the paper). Ultralytics' weight EMA is not used."""
+    (``default.yaml``; split over 4 GPUs in the paper). Ultralytics' weight EMA (decay 0.9999, ramp 2000
+    updates) is what is evaluated and exported; float16 autocast with a GradScaler on CUDA (the trainer's
+    ``amp="auto"``), as the official trainer, which forces AMP on."""
 
     collate = staticmethod(collate_gen1)
 
     def __init__(self, data_dir: os.PathLike | str, *, scale: str = "s", T: int = 2, D: int = 4,
                  window_us: int = 250_000, imgsz: int = 320, eval_split: str = "val",
                  cache_dir: os.PathLike | str | None = None, conf_threshold: float = 0.001,
-                 iou_threshold: float = 0.7, max_det: int = 300, eval_batch: int = 8):
+                 iou_threshold: float = 0.7, max_det: int = 300, eval_batch: int = 8, resize: str = "linear",
+                 bn_eps: float = BN_EPS, bn_momentum: float = BN_MOMENTUM):
         check_positive("task", T=T, D=D, window_us=window_us, imgsz=imgsz, max_det=max_det, eval_batch=eval_batch)
         self.eval_batch = int(eval_batch)
+        resize_mode(resize)
+        self.resize = resize
+        check_positive("task", bn_eps=bn_eps, bn_momentum=bn_momentum)
+        self.bn_eps, self.bn_momentum = float(bn_eps), float(bn_momentum)
         self.data_dir, self.scale, self.T, self.D = data_dir, scale, int(T), int(D)
         self.window_us, self.imgsz, self.eval_split, self.cache_dir = int(window_us), int(imgsz), eval_split, cache_dir
         self.conf_threshold, self.iou_threshold, self.max_det = conf_threshold, iou_threshold, max_det
@@ -90,22 +104,34 @@ class Gen1Task:
         return f"spike_yolo-{self.scale}"
 
     def build_model(self) -> nn.Module:
-        return spike_yolo(scale=self.scale, num_classes=len(GEN1_CLASSES), T=self.T, D=self.D)
+        return spike_yolo(scale=self.scale, num_classes=len(GEN1_CLASSES), T=self.T, D=self.D, bn_eps=self.bn_eps,
+                          bn_momentum=self.bn_momentum)
+
+    def build_model_for(self, state: dict) -> nn.Module:
+        """The net for a checkpoint: an exported detector's BatchNorm eps is its own (one written before
+        the eps was stored has torch's default), so ``evstream eval`` scores it as it was trained."""
+        model = self.build_model()
+        if state.get("net") == "spike_yolo":
+            eps = state.get("net_options", {}).get("bn_eps", LEGACY_BN_EPS)
+            for module in model.modules():
+                if isinstance(module, nn.BatchNorm2d):
+                    module.eps = float(eps)
+        return model
 
     def dataset(self, split: str) -> Gen1Detection:
         return Gen1Detection(self.data_dir, split, n_time_bins=self.T, window_us=self.window_us, imgsz=self.imgsz,
-                             cache_dir=self.cache_dir)
+                             cache_dir=self.cache_dir, resize=self.resize)
 
     def datasets(self) -> tuple[Gen1Detection, Gen1Detection]:
         return self.dataset("train"), self.dataset(self.eval_split)
 
     def loss(self, model: nn.Module, batch, device: torch.device) -> torch.Tensor:
         frames, targets = batch
-        return self.criterion(model(frames.to(device)), targets.to(device))[0]
+        return self.criterion(model(frames.to(device, non_blocking=True)), targets.to(device, non_blocking=True))[0]
 
     def export(self, model: nn.Module, path: os.PathLike | str, metrics: dict | None = None) -> None:
         """Write ``model`` as a live detector checkpoint with this task's recipe (:func:`save_detector`)."""
-        recipe = DetectionRecipe(tuple(Gen1Detection.sensor_size), self.T, self.window_us, self.imgsz)
+        recipe = DetectionRecipe(tuple(Gen1Detection.sensor_size), self.T, self.window_us, self.imgsz, self.resize)
         save_detector(path, model, net_options={"scale": self.scale, "num_classes": len(GEN1_CLASSES), "T": self.T,
                                                 "D": self.D},
                       recipe=recipe, names=GEN1_CLASSES, metrics=metrics)
@@ -126,7 +152,7 @@ class Gen1Task:
         with torch.no_grad(), SpikeProfiler(model) as profiler:
             for frames, _ in tqdm(loader, desc="eval", leave=False, disable=not progress):
                 for part in frames.split(self.eval_batch, dim=1):  # frames [T, B, 3, H, W]
-                    results += self.predict(model, part.to(device))
+                    results += self.predict(model, part.to(device, non_blocking=True))
         if len(results) != len(dataset):
             raise ValueError("evaluate needs a loader over the whole dataset, in order")
         metrics = self._sample_map(dataset, results)

@@ -22,8 +22,11 @@ from torch import nn
 
 from evstream.datasets import NMNIST
 from evstream.datasets.splits import split_per_class
+from evstream.errors import UserError
 from evstream.nets.live_classifier import WindowRecipe
 from evstream.ops.augment import Compose
+from evstream.snn.coding import CodedClassifier
+from evstream.snn.coding import coding as coding_layer
 from evstream.train.tasks.classification import ClipWindows, _ClassificationTask
 
 __all__ = ["NMNISTTask", "RandomAffineFrames", "RandomDropEvents", "RandomShiftFrames", "validation_split"]
@@ -117,7 +120,12 @@ class NMNISTTask(_ClassificationTask):
 
     Args:
         data_dir: the folder holding ``Train/`` (and ``Test/`` for ``--split test``).
-        net: ``"cnn"`` (builder ``cnn_nmnist``).
+        net: ``"cnn"`` (builder ``cnn_nmnist``) or ``"ann"`` (``ann_nmnist``: its layout with ReLU units).
+        input_scale: when set, the net reads the count frames divided by it and clipped to [0, 1], through
+            the input ``coding`` (:class:`~evstream.snn.coding.CodedClassifier`; what ``evstream
+            robustness`` attacks); None (default): the counts themselves, no coding layer.
+        coding: ``"direct"``, ``"poisson"`` or ``"rsc"`` (:func:`~evstream.snn.coding.coding`; needs input_scale).
+        coding_sigma: RSC's noise standard deviation in [0, 1] input units (0.25).
         time_steps, dt_ms: T frames of ``dt_ms`` (3 x 110 ms); ds: spatial downsampling (1: 34x34).
         max_shift: training shift in pixels (:class:`RandomShiftFrames`; 3, 0 turns it off).
         max_drop: largest share of a training sample's events dropped (:class:`RandomDropEvents`; 0.3).
@@ -130,15 +138,20 @@ class NMNISTTask(_ClassificationTask):
 
     dataset_cls = NMNIST
     family = "nmnist"
-    losses = {"cnn": ("rate_mse",)}
+    losses = {"cnn": ("rate_mse",), "ann": ("rate_mse",)}
     defaults = {"time_steps": 3, "dt_ms": 110, "ds": 1, "n_clips": 1}
     train_defaults = {"optimizer": "adam", "lr": 2e-3, "weight_decay": 0.0, "batch_size": 32, "epochs": 30,
                       "schedule": "cosine"}
     splits = ("train", "val", "test")
 
     def __init__(self, data_dir: os.PathLike | str, *, net: str = "cnn", max_shift: int = 3, max_degrees: float = 10.0,
-                 max_scale: float = 0.1, max_drop: float = 0.3, val_fraction: float = 0.1, **options):
+                 max_scale: float = 0.1, max_drop: float = 0.3, val_fraction: float = 0.1,
+                 input_scale: float | None = None, coding: str = "direct", coding_sigma: float = 0.25, **options):
         super().__init__(data_dir, net=net, **options)
+        if input_scale is None and coding != "direct":
+            raise ValueError(f"coding {coding!r} reads frames in [0, 1]: set input_scale (counts that read as 1)")
+        coding_layer(coding, coding_sigma)  # checks the name and sigma now, not at the first build
+        self.input_scale, self.coding, self.coding_sigma = input_scale, coding, float(coding_sigma)
         if self.n_clips != 1:
             raise ValueError(f"nmnist evaluates one window covering each sample: n_clips must be 1, not {self.n_clips}")
         if not (0 <= int(max_shift) < min(NMNIST.sensor_size[:2]) and 0 <= max_scale < 1 and 0 <= max_drop < 1):
@@ -148,6 +161,20 @@ class NMNISTTask(_ClassificationTask):
                                 RandomAffineFrames(float(max_degrees), float(max_scale))])
         self.val_fraction = float(val_fraction)
         self.representation = WindowRecipe(NMNIST.sensor_size, self.time_steps, self.dt_us, self.ds)
+
+    def build_model(self) -> nn.Module:
+        """The net, inside its input coding (:class:`CodedClassifier`) when ``input_scale`` is set."""
+        net = super().build_model()
+        if self.input_scale is None:
+            return net
+        return CodedClassifier(net, coding_layer(self.coding, self.coding_sigma), self.input_scale)
+
+    def export(self, model: nn.Module, path: os.PathLike | str, metrics: dict | None = None) -> None:
+        """As the other classification tasks; a net inside an input coding is refused (the live loop feeds counts)."""
+        if self.input_scale is not None:
+            raise UserError("a net with an input coding (task.input_scale set) cannot be exported as a live "
+                            "classifier: the live classifier feeds it count frames without the coding")
+        super().export(model, path, metrics)
 
     def _dataset(self, split: str, sample_transform) -> NMNIST:
         return NMNIST(self.data_dir, split, transform=self.representation, sample_transform=sample_transform,
