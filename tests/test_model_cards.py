@@ -96,6 +96,7 @@ def test_fresh_eval_runs_each_seed_and_reuses_kept_sets(tmp_path, capsys):
             fresh_eval.main([str(path), "--seeds", *map(str, seeds)])
 
 
+@pytest.mark.slow
 def test_reproduce_card_reruns_a_small_card_bit_for_bit(tmp_path, capsys):
     """A card small enough for the suite: simulate, train one epoch, export; then the script re-runs it."""
     sets = "--set task.time_steps=4 --set task.dt_ms=50 --set task.ds=8 --set task.n_clips=2 " \
