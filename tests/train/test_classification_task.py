@@ -10,6 +10,7 @@ from evstream.datasets import DVSGesture
 from evstream.datasets.dvs_gesture import GESTURE_CLASSES
 from evstream.nets.live_classifier import LiveClassifier, WindowRecipe
 from evstream.sim.gesture import write_gesture_dataset
+from evstream.train.baselines import majority_top1
 from evstream.train.losses import trt_loss, tssd_loss
 from evstream.train.metrics import accuracy, clip_metrics
 from evstream.ops.tasnn import to_tasnn_frames
@@ -184,7 +185,9 @@ def test_evaluate_discard_sweep_and_spike_stats(gesture_root, capsys):
     capsys.readouterr()
     result = task.evaluate(model, loader, torch.device("cpu"), progress=False)
     assert capsys.readouterr().err == ""
-    assert set(result) == {"top1", "top1_clip", "vote", "firing_rate", "energy_uj", "ann_energy_uj"}
+    assert set(result) == {"top1", "top1_clip", "vote", "samples", "majority_top1", "firing_rate", "energy_uj",
+                           "ann_energy_uj"}
+    assert result["samples"] == len(test) and result["majority_top1"] == majority_top1(torch.tensor(test.labels))
     # 12 clips per loader batch, 3 forward passes of at most 5; one clip at a time gives the same numbers
     chunked = small_task(gesture_root, eval_clips=5).evaluate(model, loader, torch.device("cpu"))
     assert "eval" in capsys.readouterr().err  # the progress bar

@@ -5,11 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from torch.testing import assert_close
 
 from evstream import EVENT_DTYPE
 from evstream.datasets.gen1 import Gen1Detection
 from evstream.io import write_events
 from evstream.nets.spike_yolo.nms import NMSResult
+from evstream.train.baselines import prior_boxes
 from evstream.train.commands import task_class
 from evstream.train.config import train_config
 from evstream.train.tasks.detection import Gen1Task, to_sensor_detections
@@ -19,8 +21,8 @@ BBOX = np.dtype([("ts", "<u8"), ("x", "<f4"), ("y", "<f4"), ("w", "<f4"), ("h", 
 ROWS = [(1_000_000, 40, 50, 60, 40, 0, 1), (1_000_000, 200, 100, 20, 50, 1, 2), (2_000_000, 60, 60, 80, 60, 0, 1)]
 
 
-def _tree(root):
-    for split in ("train", "val"):
+def _tree(root, rows=ROWS, splits=("train", "val")):
+    for split in splits:
         folder = root / split
         folder.mkdir(parents=True)
         events = np.zeros(400, EVENT_DTYPE)
@@ -28,7 +30,7 @@ def _tree(root):
         events["x"], events["y"] = rng.integers(0, 304, 400), rng.integers(0, 240, 400)
         events["t"], events["p"] = np.sort(rng.integers(700_000, 2_000_000, 400)), rng.integers(0, 2, 400)
         write_events(folder / "rec_td.dat", events, (304, 240, 2), format="dat")
-        np.save(folder / "rec_bbox.npy", np.array([(*r[:6], 1.0, r[6]) for r in ROWS], BBOX))
+        np.save(folder / "rec_bbox.npy", np.array([(*r[:6], 1.0, r[6]) for r in rows], BBOX))
     return root
 
 
@@ -70,6 +72,31 @@ def test_maps_drop_for_shifted_detections(tmp_path):
     assert prophesee["prophesee_mAP"] < 0.5
 
 
+def test_events_blind_prior_is_scored_by_the_same_map_code(tmp_path):
+    at_the_same_place = [(t, *r[1:]) for t in (1_000_000, 1_500_000, 2_000_000) for r in ROWS[:2]]
+    task = Gen1Task(_tree(tmp_path, at_the_same_place, ("train", "test")), eval_split="test")
+    train, test = task.datasets()
+    prior = task.prior()  # the train split's labels, whatever the events
+    assert_close(prior.boxes, prior_boxes([train.targets(i) for i in range(len(train))], 2).boxes)
+    assert len(prior.scores) == 2 and prior.scores.tolist() == [1.0, 1.0]  # one position per class, in every sample
+    assert task.score(test, [prior] * len(test)) == pytest.approx(  # where every box always is: perfect
+        {"sample_mAP50": 0.995, "sample_mAP": 0.995, "sample_coco_mAP50": 1.0, "sample_coco_mAP": 1.0,
+         "prophesee_mAP50": 1.0, "prophesee_mAP": 1.0})
+    elsewhere = NMSResult(prior.boxes + 100.0, prior.scores, prior.classes)  # no overlap with any box
+    assert set(task.score(test, [elsewhere] * len(test)).values()) == {0.0}
+    with pytest.raises(ValueError, match="one result per sample"):
+        task.score(test, [prior])
+
+
+def test_no_prior_without_a_train_split(tmp_path):
+    task = Gen1Task(_tree(tmp_path, splits=("test",)), scale="rt", T=1, imgsz=64, eval_split="test")
+    assert task.prior() is None
+    test = task.dataset("test")
+    metrics = task.evaluate(task.build_model(), torch.utils.data.DataLoader(test, batch_size=2, collate_fn=task.collate),
+                            torch.device("cpu"), progress=False)
+    assert "sample_mAP50" in metrics and not any(k.startswith("prior_") for k in metrics)
+
+
 def test_sensor_detections_invert_the_letterbox(tmp_path):
     task = Gen1Task(_tree(tmp_path))
     _, val = task.datasets()
@@ -92,8 +119,9 @@ def test_loss_and_evaluate_with_a_real_model(tmp_path):
     assert loss.ndim == 0 and loss.item() > 0
     assert model.head.cls[0][-1].chain[0].bias.grad.abs().sum() > 0
     metrics = task.evaluate(model, loader, torch.device("cpu"))
-    assert set(metrics) == {"sample_mAP50", "sample_mAP", "sample_coco_mAP50", "sample_coco_mAP", "prophesee_mAP50",
-                            "prophesee_mAP", "firing_rate", "energy_uj", "ann_energy_uj"}
+    maps = {"sample_mAP50", "sample_mAP", "sample_coco_mAP50", "sample_coco_mAP", "prophesee_mAP50", "prophesee_mAP"}
+    assert set(metrics) == maps | {f"prior_{k}" for k in maps} | {"firing_rate", "energy_uj", "ann_energy_uj"}
+    assert {k: metrics[f"prior_{k}"] for k in maps} == pytest.approx(task.score(val, [task.prior()] * len(val)))
     assert 0.0 <= metrics["sample_mAP50"] <= 1.0 and -1.0 <= metrics["prophesee_mAP50"] <= 1.0
     assert 0.0 <= metrics["firing_rate"] <= 4.0 and 0.0 < metrics["energy_uj"] < metrics["ann_energy_uj"]
     one_at_a_time = Gen1Task(tmp_path, scale="rt", T=1, imgsz=64, eval_batch=1)

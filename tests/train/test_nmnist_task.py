@@ -152,7 +152,7 @@ def test_bundled_checkpoint_is_a_live_classifier():
     assert clf.names == NMNIST.classes
     assert sum(p.numel() for p in clf.model.parameters()) == card["net"]["parameters"]
     weights = torch.load(MODELS / "nmnist_cnn.pt", map_location="cpu", weights_only=True)["model"]
-    assert state_digest(weights) == card["training"]["state_sha256"]  # benchmarks/reproduce_nmnist.py re-trains it
+    assert state_digest(weights) == card["training"]["state_sha256"]  # benchmarks/reproduce_card.py re-trains it
 
 
 def test_bundled_model_scores_the_cards_validation_top1(shared, tmp_path, capsys):

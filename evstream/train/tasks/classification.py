@@ -28,6 +28,7 @@ from evstream.nets import build
 from evstream.nets.live_classifier import WindowRecipe, save_classifier
 from evstream.ops.tasnn import downsampled_size, tasnn_clip_starts, to_tasnn_frames
 from evstream.snn.profiler import SpikeProfiler
+from evstream.train.baselines import majority_top1
 from evstream.train.losses import early_exit_loss, rate_mse_loss, tet_loss, trt_loss, tssd_loss
 from evstream.train.metrics import clip_metrics, discard_sweep, profile_summary, spike_stats
 
@@ -282,8 +283,10 @@ class _ClassificationTask:
                 yield _time_first(clips[start:stop], device), clip_labels[start:stop], k
 
     def evaluate(self, model: nn.Module, loader, device: torch.device, *, progress: bool = True) -> dict[str, float]:
-        """Top-1 per sample (scores summed over clips), per clip, TA-SNN's vote, and the firing rate and
-        energy per clip (:class:`SpikeProfiler`) over a test loader (a tqdm bar unless ``progress=False``)."""
+        """Top-1 per sample (scores summed over clips), per clip, TA-SNN's vote, the sample count, the
+        events-blind baseline (:func:`~evstream.train.baselines.majority_top1`: the best constant answer
+        on these samples), and the firing rate and energy per clip (:class:`SpikeProfiler`) over a test
+        loader (a tqdm bar unless ``progress=False``)."""
         model.eval()
         scores, labels, k = [], [], 1
         with torch.no_grad(), SpikeProfiler(model) as profiler:
@@ -291,12 +294,12 @@ class _ClassificationTask:
                 scores.append(_scores(model(x)).float().cpu())
                 labels.append(y)
         if not scores:
-            return {"top1": 0.0, "top1_clip": 0.0, "vote": 0.0}
-        scores = torch.cat(scores)
+            return {"top1": 0.0, "top1_clip": 0.0, "vote": 0.0, "samples": 0, "majority_top1": 0.0}
+        scores, labels = torch.cat(scores), torch.cat(labels)[::k]
         spikes = profile_summary(profiler.report())
-        return {**clip_metrics(scores.view(-1, k, scores.shape[-1]), torch.cat(labels)[::k]),
-                "firing_rate": spikes["firing_rate"], "energy_uj": spikes["energy_uj"],
-                "ann_energy_uj": spikes["ann_energy_uj"]}
+        return {**clip_metrics(scores.view(-1, k, scores.shape[-1]), labels), "samples": len(labels),
+                "majority_top1": majority_top1(labels), "firing_rate": spikes["firing_rate"],
+                "energy_uj": spikes["energy_uj"], "ann_energy_uj": spikes["ann_energy_uj"]}
 
     def discard_sweep(self, model: nn.Module, loader, thresholds: Sequence[float] = (0.0, 0.1, 0.3, 0.5, 0.7, 0.9),
                       device: torch.device | str = "cpu") -> list[dict[str, float]]:

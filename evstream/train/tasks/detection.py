@@ -13,6 +13,9 @@ Evaluation reports, clearly apart:
   leaves no ground truth.
 * ``firing_rate``, ``energy_uj``, ``ann_energy_uj``: mean I-LIF activation and the §1.7 energy per
   sample (:class:`evstream.snn.SpikeProfiler`).
+* ``prior_*``: the same four mAPs of an events-blind baseline beside the model's, the training
+  labels' most frequent box positions answered for every sample whatever its events
+  (:meth:`Gen1Task.prior`); left out when the data folder has no train split.
 """
 
 from __future__ import annotations
@@ -31,9 +34,10 @@ from evstream.nets.spike_yolo import spike_yolo
 from evstream.nets.spike_yolo.model import BN_EPS, BN_MOMENTUM, LEGACY_BN_EPS
 from evstream.nets.spike_yolo.live import DetectionRecipe, save_detector
 from evstream.nets.spike_yolo.loss import DetectionLoss
-from evstream.nets.spike_yolo.nms import non_max_suppression
+from evstream.nets.spike_yolo.nms import NMSResult, non_max_suppression
 from evstream.ops.spikeyolo_input import resize_mode
 from evstream.snn.profiler import SpikeProfiler
+from evstream.train.baselines import prior_boxes
 from evstream.train.coco_map import Boxes, coco_map
 from evstream.train.gen1_eval import evaluate_gen1
 from evstream.train.yolo_map import ultralytics_map
@@ -97,6 +101,7 @@ class Gen1Task:
         self.window_us, self.imgsz, self.eval_split, self.cache_dir = int(window_us), int(imgsz), eval_split, cache_dir
         self.conf_threshold, self.iou_threshold, self.max_det = conf_threshold, iou_threshold, max_det
         self.criterion = DetectionLoss(len(GEN1_CLASSES))
+        self._prior: NMSResult | None = None
 
     @property
     def net_name(self) -> str:
@@ -155,13 +160,34 @@ class Gen1Task:
                     results += self.predict(model, part.to(device, non_blocking=True))
         if len(results) != len(dataset):
             raise ValueError("evaluate needs a loader over the whole dataset, in order")
-        metrics = self._sample_map(dataset, results)
-        metrics.update(self._prophesee_map(dataset, results))
+        metrics = self.score(dataset, results)
         report = profiler.report()
         rates = [r["firing_rate"] for r in report["neurons"].values()]
         metrics.update(firing_rate=float(np.mean(rates)) if rates else 0.0, energy_uj=report["energy_pj"] / 1e6,
                        ann_energy_uj=report["ann_energy_pj"] / 1e6)
+        prior = self.prior()
+        if prior is not None:
+            metrics.update({f"prior_{k}": v for k, v in self.score(dataset, [prior] * len(dataset)).items()})
         return metrics
+
+    def prior(self) -> NMSResult | None:
+        """The events-blind baseline: :func:`~evstream.train.baselines.prior_boxes` of the train split's
+        labels (network-input pixels), read once; None when the data folder has no train split."""
+        if self._prior is None:
+            try:
+                train = self.dataset("train")
+            except FileNotFoundError:
+                return None
+            self._prior = prior_boxes([train.targets(i) for i in range(len(train))], len(GEN1_CLASSES))
+        return self._prior
+
+    @classmethod
+    def score(cls, dataset: Gen1Detection, results) -> dict[str, float]:
+        """Both mAPs (per-sample and Prophesee protocol) of ``results``, one NMS result per sample of
+        ``dataset`` in order: a model's or an events-blind baseline's (:mod:`evstream.train.baselines`)."""
+        if len(results) != len(dataset):
+            raise ValueError(f"score needs one result per sample: {len(results)} results, {len(dataset)} samples")
+        return {**cls._sample_map(dataset, results), **cls._prophesee_map(dataset, results)}
 
     @staticmethod
     def _sample_map(dataset: Gen1Detection, results) -> dict[str, float]:
