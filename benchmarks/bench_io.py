@@ -1,9 +1,11 @@
 """Decode speed of every evstream reader beside the fastest peers, measured in the same run.
 
 Generates one file of N random events (default 10 M) per format with evstream's writers, then
-times full decodes to numpy (best of --repeat runs) by evstream and by the peers installed:
+times full decodes to numpy (best of --repeat runs) by evstream (on every core, and with threads=1)
+and by the peers installed:
 expelliarmus (DAT, EVT 2.0, EVT 3.0), evlib (EVT 2.0/3.0, HDF5), dv-processing and the ``aedat``
-package (AEDAT 4), tonic (AEDAT 2.0 DVS128, ATIS .bin). A plain ``np.fromfile`` of the same
+package (AEDAT 4), tonic (AEDAT 2.0 DVS128, AEDAT 3.1 raw records without the packets' overflow,
+ATIS .bin). A plain ``np.fromfile`` of the same
 bytes is the memory-speed ceiling.
 
     python benchmarks/bench_io.py [--events 10000000] [--repeat 3] [--formats dat,evt2,...]
@@ -15,6 +17,7 @@ EVT 3.0 speed is that of a decoder that does less work than a correct one.
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -22,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 import evstream
+from evstream._parallel import decode_threads
 
 # format -> (file name, sensor size, extra writer options)
 FORMATS = {
@@ -30,9 +34,14 @@ FORMATS = {
     "evt3": ("bench_evt3.raw", (1280, 720, 2), {"format": "evt3"}),
     "aedat4": ("bench.aedat4", (346, 260, 2), {}),
     "aedat2": ("bench.aedat", (128, 128, 2), {"format": "aedat2"}),
+    "aedat31": ("bench31.aedat", (128, 128, 2), {"format": "aedat31"}),
     "atis_bin": ("bench.bin", (240, 180, 2), {}),
     "evstream_h5": ("bench.h5", (346, 260, 2), {}),
 }
+
+
+THREADED = ("dat", "evt2", "evt3", "aedat4", "aedat2", "aedat31", "atis_bin")
+"""Formats whose whole-file read splits across threads (rows with threads=1 beside the default)."""
 
 
 def random_events(n: int, sensor_size, seed: int = 0) -> np.ndarray:
@@ -109,6 +118,14 @@ def peers_for(fmt: str):
             pass
     if fmt == "aedat2":
         peers.append(("tonic", _tonic_dvs128))
+    if fmt == "aedat31":
+        import tonic.io
+
+        def tonic_records(p):
+            version, start, *_ = tonic.io.read_aedat_header_from_file(str(p))
+            return tonic.io.get_aer_events_from_file(str(p), version, start)
+
+        peers.append(("tonic (raw)", tonic_records))
     if fmt == "atis_bin":
         import tonic.io
 
@@ -118,10 +135,13 @@ def peers_for(fmt: str):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--events", type=int, default=10_000_000)
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--formats", default=",".join(FORMATS))
+    parser.add_argument("--events", type=int, default=10_000_000, help="events per generated file (default 10 M)")
+    parser.add_argument("--repeat", type=int, default=3, help="timed runs per decoder; the best counts (default 3)")
+    parser.add_argument("--formats", default=",".join(FORMATS), help="comma-separated formats (default: all)")
     args = parser.parse_args()
+    threads = decode_threads(None)
+    print(f"{threads} decode threads (evstream xN: the default; x1: threads=1); load average "
+          f"{' '.join(f'{v:.1f}' for v in os.getloadavg())} on {os.cpu_count()} CPUs")
     print(f"{'format':<12} {'decoder':<14} {'M events/s':>11} {'evstream speed-up':>18} {'M events/CPU-s':>15}")
     with tempfile.TemporaryDirectory() as tmp:
         for fmt in args.formats.split(","):
@@ -131,7 +151,9 @@ def main() -> None:
             evstream.write_events(path, events, sensor_size, **options)
             n = len(evstream.read_events(path))  # also compiles/caches the kernels
             assert n == len(events), f"{fmt}: read {n} of {len(events)} events"
-            rows = [("evstream", best_of(lambda: evstream.read_events(path), args.repeat))]
+            rows = [(f"evstream x{threads}", best_of(lambda: evstream.read_events(path), args.repeat))]
+            if fmt in THREADED:
+                rows.append(("evstream x1", best_of(lambda: evstream.read_events(path, threads=1), args.repeat)))
             rows.append(("np.fromfile", best_of(lambda: np.fromfile(path, dtype=np.uint8), args.repeat)))
             for peer, decode in peers_for(fmt):
                 try:
@@ -142,6 +164,11 @@ def main() -> None:
             ours = rows[0][1][0]
             for decoder, (seconds, cpu) in rows:
                 print(f"{fmt:<12} {decoder:<14} {n / seconds / 1e6:>11.1f} {seconds / ours:>17.2f}x {n / cpu / 1e6:>15.1f}")
+            peers = [seconds for decoder, (seconds, _) in rows[1:] if not decoder.startswith(("evstream", "np."))]
+            summary = [f"x{threads} / fastest peer {min(peers) / ours:.2f}x"] if peers else []
+            if fmt in THREADED:
+                summary.append(f"x{threads} / x1 {rows[1][1][0] / ours:.2f}x")
+            print(f"{fmt:<12} {'; '.join(summary)}")
             path.unlink()
 
 

@@ -4,7 +4,7 @@ The acceptance run of the live loop on real sensors: each file with each task mu
 error, every event windowed (the summary's count equals ``evstream info``'s), the model's input
 fitted by the printed policy. Prints one line per run and exits 1 on any failure.
 
-    python benchmarks/replay_recordings.py [--tasks gesture,detection,depth]
+    python benchmarks/replay_recordings.py [--tasks gesture,nmnist,detection,depth]
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def run(args: list[str]) -> tuple[int, list[str]]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--tasks", default="gesture,detection,depth", help="bundled models to run, comma-separated")
+    parser.add_argument("--tasks", default="gesture,nmnist,detection,depth", help="bundled models to run, comma-separated")
     parser.add_argument("--recordings", type=Path, default=RECORDINGS, help="folder of real recordings")
     args = parser.parse_args()
     files = sorted(p for p in args.recordings.glob("*/*") if p.suffix in SUFFIXES)

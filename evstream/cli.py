@@ -38,6 +38,8 @@ def _info(args) -> int:
     print(f"{info['path']}\n  format      {info['format']}\n  sensor      {info['width']} x {info['height']}\n"
           f"  events      {info['events']:,}\n  time        {info['t_start']} .. {info['t_end']} us "
           f"({info['duration_s']:.6f} s)\n  mean rate   {rate}")
+    for note in info["notes"]:
+        print(f"  note        {note}")
     return 0
 
 
@@ -59,7 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     info = sub.add_parser("info", help="format, sensor size, event count and time span of an event file",
                           description="Read an event file once and print its format, sensor size, event count, "
-                                      "time span and mean rate.")
+                                      "time span and mean rate, and what the reader inferred where the file "
+                                      "does not say it.")
     info.add_argument("path", help="event file (any readable format; detected from its bytes)")
     info.add_argument("--json", action="store_true", help="print one JSON object (null where undefined)")
     add_reader_arguments(info)

@@ -18,6 +18,7 @@ from tests.conftest import RECORDINGS, load_reference
 EVT3 = RECORDINGS / "evt3/pedestrians_gen41.raw"
 ATIS = RECORDINGS / "atis_bin/nmnist_sample_tonic.bin"
 AEDAT4 = RECORDINGS / "aedat4/davis346_aestream.aedat4"
+DVS128 = RECORDINGS / "aedat2/MovingDarkBox_dvs128.aedat"
 
 
 def one_line_error(capsys, command: str) -> str:
@@ -121,6 +122,78 @@ def test_sensor_size_for_files_without_geometry(capsys, shared):
                                               "option (they take: stream_id, strict, threads)")
     assert main(["info", str(EVT3), "--chip", "DVS128"]) == 2
     assert "evt3 files take no chip option" in one_line_error(capsys, "info")
+
+
+@pytest.mark.filterwarnings("always::evstream.io.ChipInferredWarning")
+def test_info_prints_what_the_reader_inferred(capsys, shared):
+    note = ("chip DVS128 inferred: the header has no '# AEChip:' line and every address fits the DVS128 layout "
+            "(16 bits)")
+    assert main(["info", str(DVS128)]) == 0
+    out, err = capsys.readouterr()
+    assert "\n  sensor      128 x 128\n" in out
+    assert out.splitlines()[-1] == f"  note        {note}"
+    assert err == f"evstream info: warning: {DVS128}: {note} (choose with chip=, or --chip on the command line)\n"
+    assert main(["info", str(DVS128), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["notes"] == [note]
+    assert main(["info", str(DVS128), "--chip", "DVS128"]) == 0  # named, not inferred: no note, no warning
+    out, err = capsys.readouterr()
+    assert "note" not in out and err == ""
+
+
+def atis_file(tmp_path, x_max: int) -> str:
+    """An ATIS .bin file of three events whose largest x is ``x_max`` (y up to 9)."""
+    path = tmp_path / f"atis_{x_max}.bin"
+    events = np.array([(0, 0, 10, 1), (x_max, 9, 20, 0), (5, 5, 30, 1)], dtype=evstream.EVENT_DTYPE)
+    evstream.write_events(path, events, (256, 240, 2))
+    return str(path)
+
+
+def test_dataset_gives_an_atis_file_its_sensor(tmp_path, capsys):
+    small = atis_file(tmp_path, 9)
+    for extra, size in [([], [10, 10]), (["--dataset", "nmnist"], [34, 34]), (["--dataset", "ncaltech101"], [10, 10])]:
+        assert main(["info", small, "--json", *extra]) == 0
+        info = json.loads(capsys.readouterr().out)
+        assert ([info["width"], info["height"]], info["events"]) == (size, 3), extra
+    wide = atis_file(tmp_path, 250)  # beyond N-Caltech101's 240x180 bound
+    assert main(["info", wide, "--dataset", "ncaltech101"]) == 2
+    assert "outside the 240x10 sensor" in one_line_error(capsys, "info")
+    out = tmp_path / "n.h5"
+    assert main(["convert", small, str(out), "--dataset", "nmnist", "--quiet"]) == 0
+    with evstream.open_events(out) as reader:
+        assert reader.sensor_size == (34, 34, 2) and len(reader.read()) == 3
+    assert main(["info", small, "--dataset", "nmnist", "--sensor-size", "34", "34"]) == 2
+    assert one_line_error(capsys, "info") == ("evstream info: error: --dataset and --sensor-size both give the sensor: "
+                                              "pass one of them")
+    assert main(["info", str(out), "--dataset", "nmnist"]) == 2
+    assert one_line_error(capsys, "info").endswith("h5 files take no dataset option (they take: strict)")
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["info", small, "--dataset", "mnist"])
+
+
+def test_threads_reach_the_reader(tmp_path, capsys, monkeypatch):
+    import evstream.io.info
+
+    opened = []
+
+    def open_events(path, **options):
+        opened.append(evstream.open_events(path, **options))
+        return opened[-1]
+
+    monkeypatch.setattr(evstream.io.info, "open_events", open_events)
+    small = atis_file(tmp_path, 9)
+    assert main(["info", small, "--json", "--threads", "3"]) == 0
+    assert json.loads(capsys.readouterr().out)["events"] == 3 and opened[-1]._threads == 3
+    monkeypatch.setenv("EVSTREAM_THREADS", "2")
+    assert main(["info", small]) == 0 and opened[-1]._threads == 2  # without --threads: the default
+    capsys.readouterr()
+    out = tmp_path / "t.npz"
+    assert main(["convert", small, str(out), "--threads", "1", "--quiet"]) == 0
+    np.testing.assert_array_equal(evstream.read_events(out), evstream.read_events(small))
+    capsys.readouterr()
+    assert main(["info", small, "--threads", "0"]) == 2
+    assert one_line_error(capsys, "info") == "evstream info: error: --threads 0: must be at least 1"
+    assert main(["info", str(out), "--threads", "2"]) == 2
+    assert one_line_error(capsys, "info").endswith("npz files take no threads option (they take: sensor_size, strict)")
 
 
 def test_convert_sensor_size_reaches_the_reader(tmp_path, capsys, shared):

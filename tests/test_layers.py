@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "evstream"
-RANK = {"events": 0, "_jit": 0, "outputs": 0, "errors": 0, "jsonout": 0, "io": 1, "checkpoint": 2, "ops": 2, "sim": 3, "snn": 4, "nets": 5, "datasets": 6, "train": 6,
+RANK = {"events": 0, "_jit": 0, "_parallel": 0, "outputs": 0, "errors": 0, "jsonout": 0, "io": 1, "checkpoint": 2, "ops": 2, "sim": 3, "snn": 4, "nets": 5, "datasets": 6, "train": 6,
         "live": 7, "viz": 8, "cli": 9, "apps": 9}
 
 

@@ -11,21 +11,24 @@ import os
 
 import numpy as np
 
+from evstream.io.aedat2 import ChipInferredWarning
+from evstream.io.corruption import CorruptDataWarning
 from evstream.io.reader import EventReader
 from evstream.io.registry import READERS, WRITERS, detect_format, reader_class, writer_class, writer_format_for
 from evstream.io.writer import EventWriter
 
-__all__ = ["EventReader", "EventWriter", "READERS", "WRITERS", "detect_format", "open_events", "read_events",
-           "open_writer", "write_events"]
+__all__ = ["ChipInferredWarning", "CorruptDataWarning", "EventReader", "EventWriter", "READERS", "WRITERS",
+           "detect_format", "open_events", "read_events", "open_writer", "write_events"]
 
 
 def open_events(path: os.PathLike | str, *, format: str | None = None, **options) -> EventReader:
     """Open an event file for streaming; ``format`` overrides detection.
 
     Options go to the format's reader: ``strict`` (raise on a file cut short), ``chip`` (AEDAT 2.0
-    without an ``# AEChip:`` line), ``camera`` (MVSEC/DSEC), ``sensor_size`` (files without geometry:
-    headerless DAT and RAW, ATIS .bin, npz, AEDAT 3.1). An option the format's reader does not take is
-    a ValueError naming the file, the format and the options it does take.
+    without an ``# AEChip:`` line), ``camera`` (MVSEC/DSEC), ``dataset`` (ATIS .bin: ``"nmnist"``
+    or ``"ncaltech101"``), ``threads`` (whole-file decodes) or ``sensor_size`` (files without
+    geometry: headerless DAT and RAW, ATIS .bin, npz, AEDAT 3.1). An option the format's reader
+    does not take is a ValueError naming the file, the format and the options it does take.
     """
     format = format or detect_format(path)
     cls = reader_class(format)

@@ -9,24 +9,28 @@ bits 2-16 y, bits 17-31 x; time = ``tsOverflow << 31 | timestamp``. Invalid reco
 packet types are skipped.
 
 On opening, a kernel scans the packet headers into an index of the polarity packets (data
-offset, record count, overflow, last record time): decoding walks that index a bounded block at
-a time, and ``seek`` skips the packets that end before the target. A file cut short yields the
-valid events of every complete packet and warns with the cut packet's offset: the records of a
-cut packet are dropped, since its header's counts no longer describe the bytes present.
+offset, record count, overflow, last record time), reading the file a bounded window at a time:
+decoding walks that index a bounded block at a time (positioned reads of the packets' bytes, never
+a memory map, so a file cut while it is read is an error, not SIGBUS), and ``seek`` skips the
+packets that end before the target. A file cut short yields the valid events of every complete
+packet and warns with the cut packet's offset: the records of a cut packet are dropped, since
+its header's counts no longer describe the bytes present.
 """
 
 from __future__ import annotations
 
-import mmap
+import os
 import time
 
 import numpy as np
 
 from evstream._jit import kernel
+from evstream._parallel import compact, run_parts, split
 from evstream.events import EventFileError, check_sensor_size, empty_events, report_truncation
 from evstream.io.aedat_text import parse_hash_header, sensor_of
 from evstream.io.dat import check_polarity, check_whole
 from evstream.io.reader import BLOCK_EVENTS, EventReader
+from evstream.io.record_file import READ_BYTES, decode_into, gather_blocks, opened_for_reader, read_at
 from evstream.io.writer import EventWriter
 
 PACKET_HEADER_DTYPE = np.dtype([("type", "<i2"), ("source", "<i2"), ("size", "<i4"), ("ts_offset", "<i4"),
@@ -38,10 +42,14 @@ SOURCES = {(128, 128): "DVS128", (240, 180): "DAVIS240C", (346, 260): "DAVIS346B
 """``#Source 1:`` name the writer uses for each sensor size."""
 
 _HEADER_BYTES = 28
+_HEADER_PEEK = 1 << 20
 _TABLE_ROWS = 1 << 14
-_SCAN_BYTES = 1 << 26
-# scan outcomes: _END clean end, _FULL index full (resume), _CUT file ends inside a packet,
-# _BAD_* impossible header values
+_SCAN_BYTES = 1 << 24
+"""Bytes of the file the packet scan reads at once."""
+_SPAN_READS = 2
+"""A read of packet data spans at most this many times its records' bytes (the packets between them included)."""
+# scan outcomes: _END clean end, _FULL index full or window scanned (resume), _CUT file ends inside
+# a packet, _BAD_* impossible header values
 _END, _FULL, _CUT, _BAD_SIZE, _BAD_COUNT, _BAD_POLARITY, _BAD_OVERFLOW = range(7)
 _BAD_REASONS = {
     _BAD_SIZE: "eventSize {size} is not positive",
@@ -63,29 +71,28 @@ def _i32(buf, pos):
 
 
 @kernel
-def _scan_packets(buf, pos, limit, table, status):
-    """Index the polarity packets from byte ``pos`` into ``table`` rows, stopping past byte ``limit``.
+def _scan_packets(buf, base, file_size, table, status):
+    """Index the polarity packets whose headers lie in ``buf`` (the file's bytes from ``base``) into ``table``.
 
-    Row: (data offset, eventNumber, tsOverflow, time of the last used record). Returns the rows
+    Starts at byte ``status[1]``; row: (data offset, eventNumber, tsOverflow, time of the last used
+    record; only ``tsOverflow << 31`` when that record lies beyond ``buf``). Returns the rows
     written; ``status`` receives (outcome, byte offset of the packet where the scan stopped).
     """
-    size = len(buf)
+    pos = status[1]
     n = 0
     outcome = _END
-    while pos < size:
-        if n == len(table) or pos >= limit:
-            outcome = _FULL
+    while pos < file_size:
+        at = pos - base
+        if n == len(table) or at + _HEADER_BYTES > len(buf):
+            outcome = _FULL if pos + _HEADER_BYTES <= file_size else _CUT
             break
-        if pos + _HEADER_BYTES > size:
-            outcome = _CUT
-            break
-        ev_type = _i32(buf, pos) & 0xFFFF
-        ev_size = _i32(buf, pos + 4)
-        ts_offset = _i32(buf, pos + 8)
-        overflow = _i32(buf, pos + 12)
-        capacity = _i32(buf, pos + 16)
-        number = _i32(buf, pos + 20)
-        valid = _i32(buf, pos + 24)
+        ev_type = _i32(buf, at) & 0xFFFF
+        ev_size = _i32(buf, at + 4)
+        ts_offset = _i32(buf, at + 8)
+        overflow = _i32(buf, at + 12)
+        capacity = _i32(buf, at + 16)
+        number = _i32(buf, at + 20)
+        valid = _i32(buf, at + 24)
         if ev_size <= 0:
             outcome = _BAD_SIZE
             break
@@ -99,15 +106,17 @@ def _scan_packets(buf, pos, limit, table, status):
             outcome = _BAD_OVERFLOW
             break
         end = pos + _HEADER_BYTES + ev_size * capacity
-        if end > size:
+        if end > file_size:
             outcome = _CUT
             break
         if ev_type == POLARITY_EVENT:
-            data = pos + _HEADER_BYTES
-            table[n, 0] = data
+            last = at + _HEADER_BYTES + 8 * number - 4
+            table[n, 0] = pos + _HEADER_BYTES
             table[n, 1] = number
             table[n, 2] = overflow
-            table[n, 3] = (overflow << 31) + (_i32(buf, data + 8 * number - 4) if number > 0 else 0)
+            table[n, 3] = overflow << 31
+            if number > 0 and last + 4 <= len(buf):  # else read by the caller
+                table[n, 3] += _i32(buf, last)
             n += 1
         pos = end
     status[0] = outcome
@@ -116,28 +125,41 @@ def _scan_packets(buf, pos, limit, table, status):
 
 
 @kernel
-def _decode_packets(buf, table, out):
-    """Decode the valid records of the indexed packets into ``out``.
+def _decode_packets(words, table, width, height, state, out):
+    """Decode the valid records of the indexed packets into ``out``; ``words`` are the bytes the
+    table's offsets count in, as native uint32 (every record is 4-byte aligned there).
 
-    Returns (events written, byte offset of a record with a negative timestamp or -1).
+    ``state`` = (last time, doubt) carries across calls; doubt becomes 1 when an event lies
+    outside ``width`` x ``height`` or goes back in time, so that a whole read runs the reader's
+    checks (and their error) only then. Returns (events written, byte offset of a record with a
+    negative timestamp or -1).
     """
     n = 0
+    previous = state[0]
+    doubt = state[1]
     for k in range(len(table)):
-        base = table[k, 0]
+        base = table[k, 0] >> 2
         high = table[k, 2] << 31
         for i in range(table[k, 1]):
-            pos = base + 8 * i
-            data = _u32(buf, pos)
+            data = words[base + 2 * i]
             if data & 1 == 0:
                 continue
-            ts = _i32(buf, pos + 4)
+            ts = np.int64(np.int32(words[base + 2 * i + 1]))
             if ts < 0:
-                return n, pos
-            out[n].x = data >> 17
-            out[n].y = (data >> 2) & 0x7FFF
+                state[0], state[1] = previous, doubt
+                return n, 4 * (base + 2 * i)
+            x = data >> 17
+            y = (data >> 2) & 0x7FFF
+            t = high + ts
+            if x >= width or y >= height or t < previous:
+                doubt = 1
+            previous = t
+            out[n].x = x
+            out[n].y = y
             out[n].p = (data >> 1) & 1
-            out[n].t = high + ts
+            out[n].t = t
             n += 1
+    state[0], state[1] = previous, doubt
     return n, -1
 
 
@@ -150,6 +172,11 @@ def _encode_polarity(events, out):
         out[2 * i + 1] = events[i].t & 0x7FFFFFFF
 
 
+def _fresh_state() -> np.ndarray:
+    """``_decode_packets``' state before the first packet: no time yet, no doubt."""
+    return np.array([np.iinfo(np.int64).min, 0], dtype=np.int64)
+
+
 class Aedat31Reader(EventReader):
     """Streams the polarity events of an AEDAT 3.1 file.
 
@@ -157,29 +184,24 @@ class Aedat31Reader(EventReader):
         path: the ``.aedat`` file.
         strict: raise instead of warning on a file cut short.
         sensor_size: ``(W, H[, 2])`` when the ``#Source`` line names no known sensor (overrides it).
+        threads: threads decoding a large file's packets in :meth:`read` (default: one per CPU;
+            pass 1 inside already parallel code such as data-loader workers).
     """
 
     format = "aedat31"
 
-    def __init__(self, path, *, strict: bool = False, sensor_size=None):
-        super().__init__(path, strict=strict)
-        try:
-            with open(self.path, "rb") as f:
-                self._map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-        except (OSError, ValueError) as err:
-            raise EventFileError(self.path, f"cannot map the file: {err}") from err
-        self._bytes = np.frombuffer(self._map, dtype=np.uint8)
-        try:
+    def __init__(self, path, *, strict: bool = False, sensor_size=None, threads: int | None = None):
+        super().__init__(path, strict=strict, threads=threads)
+        with opened_for_reader(self.path) as self._file:
+            self._size = os.fstat(self._file.fileno()).st_size
             self._read_header(sensor_size)
             self._index()
-        except BaseException:
-            self.close()
-            raise
 
     def _read_header(self, sensor_size) -> None:
-        lines, self._data_offset = parse_hash_header(self._map, self.path, end_line="!END-HEADER")
+        head = self._file.read(_HEADER_PEEK)
+        lines, self._data_offset = parse_hash_header(head, self.path, end_line="!END-HEADER")
         if not lines or lines[0].strip() != "!AER-DAT3.1":
-            raise EventFileError(self.path, f"not an AEDAT 3.1 file: first line {self._map[:14]!r} "
+            raise EventFileError(self.path, f"not an AEDAT 3.1 file: first line {head[:14]!r} "
                                  "is not '#!AER-DAT3.1'", 0)
         if lines[-1] != "!END-HEADER":
             raise EventFileError(self.path, "the header does not end with a '#!END-HEADER' line", self._data_offset)
@@ -194,26 +216,29 @@ class Aedat31Reader(EventReader):
         self.sensor_size = (*found[1], 2)
 
     def _index(self) -> None:
-        """Scan every packet header once: the polarity packet table and how the file ends."""
+        """Scan every packet header once, a bounded window of the file at a time: the polarity
+        packet table and how the file ends."""
         parts = []
         status = np.zeros(2, dtype=np.int64)
         status[1] = self._data_offset
-        while True:  # a bounded stretch of the file at a time, its pages released after the scan
+        window = np.empty(min(_SCAN_BYTES, max(self._size - self._data_offset, 0)), dtype=np.uint8)
+        while True:
             start = int(status[1])
+            buf = window[:min(len(window), self._size - start)]
+            read_at(self._file, self.path, buf, start, self._size)
             table = np.empty((_TABLE_ROWS, 4), dtype=np.int64)
-            parts.append(table[:_scan_packets(self._bytes, start, start + _SCAN_BYTES, table, status)])
-            self._release(start, int(status[1]))
+            table = table[:_scan_packets(buf, start, self._size, table, status)]
+            lasts = table[:, 0] + 8 * table[:, 1] - 4
+            for row in np.flatnonzero((table[:, 1] > 0) & (lasts + 4 > start + len(buf))):
+                ts = np.empty(1, dtype="<i4")  # a last record beyond the window: one per window at most,
+                read_at(self._file, self.path, ts, int(lasts[row]), self._size)  # plus packets larger than it
+                table[row, 3] += int(ts[0])
+            parts.append(table)
             if status[0] != _FULL:
                 break
         self._table = np.concatenate(parts)
         self._ends = np.cumsum(self._table[:, 1])
         self._stop = (int(status[0]), int(status[1]))
-
-    def _release(self, start: int, stop: int) -> None:
-        """Drop the mapped pages of ``[start, stop)`` from memory (they are re-read if needed)."""
-        start -= start % mmap.PAGESIZE
-        if stop > start:
-            self._map.madvise(mmap.MADV_DONTNEED, start, stop - start)
 
     def _blocks(self):
         return self._packet_blocks(0)
@@ -223,32 +248,93 @@ class Aedat31Reader(EventReader):
         ends_before = np.maximum.accumulate(self._table[:, 3])
         return self._packet_blocks(int(np.searchsorted(ends_before, t_us, side="left")))
 
-    def _packet_blocks(self, k: int, into=None):
-        """Decoded blocks from packet ``k``; given ``into`` they are written into it in place."""
+    def _record_runs(self, k: int, stop_row: int | None = None):
+        """Runs of the polarity records of packets ``k`` to ``stop_row`` (default: the last), each read
+        with one positioned read.
+
+        Yields ``((rows, first byte, byte count), records, offset to name)``: ``rows`` are table rows
+        (a packet larger than a read is split into parts) whose data offsets count from the run's
+        first byte; errors name the first packet's header, or the first record of a packet's part.
+        A run holds at most :data:`~evstream.io.record_file.READ_BYTES` of records and spans at most
+        ``_SPAN_READS`` times that, so the packets of other types between polarity packets are read
+        along only while they are small.
+        """
         table, ends = self._table, self._ends
-        count = 0
-        while k < len(table):
-            done = int(ends[k - 1]) if k else 0
-            stop = max(int(np.searchsorted(ends, done + BLOCK_EVENTS, side="right")), k + 1)
-            size = int(ends[stop - 1]) - done
-            out = empty_events(size) if into is None else into[count:count + size]
-            n, bad = _decode_packets(self._bytes, table[k:stop], out)
+        stop_row = len(table) if stop_row is None else stop_row
+        data_ends = table[:, 0] + 8 * table[:, 1]
+        most = max(READ_BYTES // 8, 1)
+        done = 0  # records of packet k already read
+        while k < stop_row:
+            first = int(table[k, 0]) + 8 * done
+            name = first if done else first - _HEADER_BYTES
+            stop = min(int(np.searchsorted(ends, (int(ends[k - 1]) if k else 0) + done + most, side="right")),
+                       int(np.searchsorted(data_ends, first + 8 * _SPAN_READS * most, side="right")), stop_row)
+            rows = table[k:max(stop, k + 1)].copy()
+            rows[0, 0] = first
+            rows[0, 1] -= done
+            if stop > k:
+                k, done = stop, 0
+            else:  # more than a read left in packet k (at most a read's bytes fit the span): a part
+                rows[0, 1] = most
+                done += most
+            size = int(rows[-1, 0] + 8 * rows[-1, 1]) - first
+            rows[:, 0] -= first
+            yield (rows, first, size), int(rows[:, 1].sum()), name
+
+    def _decoder(self, state: np.ndarray):
+        """The run decoder of :func:`~evstream.io.record_file.gather_blocks` (one reused read buffer,
+        ``state`` as ``_decode_packets`` keeps it)."""
+        buffer = np.empty(0, dtype=np.uint32)
+        width, height = self.sensor_size[:2]
+
+        def decode(run, offset: int, out: np.ndarray) -> int:
+            nonlocal buffer
+            rows, first, size = run
+            if size > 4 * len(buffer):
+                buffer = np.empty(size // 4 + 1, dtype=np.uint32)
+            words = buffer[:size // 4]
+            read_at(self._file, self.path, words, first, self._size)
+            n, bad = _decode_packets(words, rows, width, height, state, out)
             if bad >= 0:
-                raise EventFileError(self.path, "polarity record with a negative timestamp", bad)
-            start = int(table[k, 0]) - _HEADER_BYTES
-            count += n
-            yield out[:n], start
-            self._release(start, int(table[stop - 1, 0] + 8 * table[stop - 1, 1]))
-            k = stop
+                raise EventFileError(self.path, "polarity record with a negative timestamp", first + bad)
+            return n
+
+        return decode
+
+    def _packet_blocks(self, k: int):
+        """Decoded blocks from packet ``k``."""
+        yield from gather_blocks(self._record_runs(k), self._decoder(_fresh_state()), BLOCK_EVENTS)
         self._report_end()
 
     def read(self) -> np.ndarray:
-        """All events from the current position; without a seek, decoded straight into one array."""
+        """All events from the current position; without a seek, decoded straight into one array,
+        the packets of a large file in parallel threads (the reader's checks run only when the
+        decoder saw an event they would reject)."""
         if self._seek_us is not None:
             return super().read()
-        events = empty_events(int(self._ends[-1]) if len(self._ends) else 0)
-        n = sum(len(block) for block, _ in self._packet_blocks(0, events))
-        return check_whole(self, events[:n], self._data_offset)
+        ends = self._ends
+        events = empty_events(int(ends[-1]) if len(ends) else 0)
+        rows = sorted({0, len(ends), *(int(np.searchsorted(ends, start, side="right"))
+                                       for start, _ in split(len(events), self._threads)[1:])})
+        parts = list(zip(rows[:-1], rows[1:])) or [(0, 0)]
+        starts = [int(ends[first - 1]) if first else 0 for first, _ in parts]
+
+        def decode_part(k: int) -> tuple[int, np.ndarray]:
+            state = _fresh_state()
+            return decode_into(self._record_runs(*parts[k]), self._decoder(state), events[starts[k]:]), state
+
+        results = run_parts(decode_part, range(len(parts)))
+        for result in results:
+            if isinstance(result, Exception):
+                raise result
+        counts = [n for n, _ in results]
+        n = compact(events, starts, counts)
+        self._report_end()
+        firsts = np.cumsum([0, *counts])[:-1]
+        doubt = any(state[1] for _, state in results) or any(
+            first < n and counts[k - 1] and events["t"][first] < events["t"][first - 1]
+            for k, first in enumerate(firsts) if k)
+        return check_whole(self, events[:n], self._data_offset) if doubt else events[:n]
 
     def _report_end(self) -> None:
         outcome, offset = self._stop
@@ -256,16 +342,13 @@ class Aedat31Reader(EventReader):
             report_truncation(self.path, offset, "file ends inside the packet starting here "
                               "(its records are dropped)", self.strict)
         elif outcome != _END:
-            header = np.frombuffer(self._map, dtype=PACKET_HEADER_DTYPE, count=1, offset=offset)[0]
-            values = {name: int(header[name]) for name in PACKET_HEADER_DTYPE.names}
+            header = np.empty(1, dtype=PACKET_HEADER_DTYPE)
+            read_at(self._file, self.path, header, offset, self._size)
+            values = {name: int(header[0][name]) for name in PACKET_HEADER_DTYPE.names}
             raise EventFileError(self.path, "corrupt packet header: " + _BAD_REASONS[outcome].format(**values), offset)
 
     def close(self) -> None:
-        self._bytes = None
-        try:
-            self._map.close()
-        except BufferError:
-            pass  # a suspended block iterator still holds a view: the map closes with it
+        self._file.close()
 
 
 class Aedat31Writer(EventWriter):

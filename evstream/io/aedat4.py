@@ -5,7 +5,8 @@ packets, see :mod:`evstream.io.aedat4_codec`), then a FileDataTable listing ever
 offset, stream, element count and time span; the reader uses it to seek, and scans packet
 headers when it is missing (-1, or lost because the file was cut). One event stream is read
 (the first, or ``stream_id=``); frames, IMU and trigger packets are skipped without being
-decompressed.
+decompressed. Decompression is bounded (:func:`~evstream.io.aedat4_codec.inflate_limit`): a packet
+or data table that would inflate beyond it is an :class:`~evstream.EventFileError`.
 
 A whole-file :meth:`Aedat4Reader.read` sizes its output from the data table's element counts
 and decodes every packet straight into its slice, packets in parallel threads (LZ4, ZSTD and
@@ -21,10 +22,13 @@ import numpy as np
 
 from evstream.events import EventFileError, empty_events, report_truncation
 from evstream.io import flatbuffers_lite as fb
-from evstream.io.aedat4_codec import (COMPRESSIONS, IO_HEADER_LENGTH, MAX_COORDINATE, PACKET_HEADER, compressor,
-                                      decode_events, decompress, encode_event_packet, encode_io_header, event_stream,
-                                      info_node, packet_words, parse_io_header, size_prefixed)
+from evstream.io.aedat4_codec import (COMPRESSIONS, EVENT_BYTES, IO_HEADER_LENGTH, MAX_COORDINATE, PACKET_HEADER,
+                                      compressor, decode_events, decompress, encode_event_packet, encode_io_header,
+                                      event_stream, inflate_limit, info_node, packet_words, parse_io_header,
+                                      size_prefixed)
+from evstream.io.corruption import report_corruption
 from evstream.io.reader import BLOCK_EVENTS, EventReader
+from evstream.io.record_file import changed_size
 from evstream.io.writer import EventWriter
 
 MAGIC = b"#!AER-DAT4.0\r\n"
@@ -33,15 +37,22 @@ PACKET_EVENTS = 1 << 15
 
 _DATA_START = len(MAGIC) + IO_HEADER_LENGTH.size
 _T_MIN = np.iinfo(np.int64).min
-_MAX_THREADS = 4
 
 
 class _Truncated(Exception):
     """The file ends inside a packet or its header: reported (warning or strict error), not fatal."""
 
+    report = staticmethod(report_truncation)
+
     def __init__(self, offset: int, reason: str):
         super().__init__(reason)
         self.offset, self.reason = offset, reason
+
+
+class _Corrupt(_Truncated):
+    """A packet header that cannot be one (bytes lost or damaged): reported like a cut, as corruption."""
+
+    report = staticmethod(report_corruption)
 
 
 class Aedat4Reader(EventReader):
@@ -52,7 +63,7 @@ class Aedat4Reader(EventReader):
         stream_id: which event stream to read (default: the first ``EVTS`` stream).
         strict: raise :class:`EventFileError` instead of warning when the file is cut short.
         threads: threads decoding packets in a whole-file :meth:`read` (default: one per CPU,
-            at most 4; pass 1 inside already parallel code such as data-loader workers).
+            at most 8; pass 1 inside already parallel code such as data-loader workers).
 
     Attributes:
         streams: every stream of the file (:class:`~evstream.io.aedat4_codec.StreamInfo`), events or not.
@@ -70,10 +81,7 @@ class Aedat4Reader(EventReader):
 
     def __init__(self, path: os.PathLike | str, *, stream_id: int | None = None, strict: bool = False,
                  threads: int | None = None):
-        super().__init__(path, strict=strict)
-        if threads is not None and threads < 1:
-            raise ValueError(f"threads must be at least 1, got {threads}")
-        self._threads = threads or min(os.cpu_count() or 1, _MAX_THREADS)
+        super().__init__(path, strict=strict, threads=threads)
         try:
             self._file = open(self.path, "rb")
         except OSError as err:
@@ -101,11 +109,10 @@ class Aedat4Reader(EventReader):
                                  len(MAGIC))
         try:
             header = parse_io_header(self._file.read(size))
-            stream = event_stream(header.streams, stream_id)
+            self.stream_id, self.sensor_size = event_stream(header.streams, stream_id)
         except ValueError as err:
-            raise EventFileError(self.path, str(err), _DATA_START) from err
+            raise EventFileError(self.path, str(err), _DATA_START) from None
         self.compression, self.streams = header.compression, header.streams
-        self.stream_id, self.sensor_size = stream.id, (stream.width, stream.height, 2)
         table_pos = header.table_pos
         self._data_start = _DATA_START + size
         if table_pos >= 0 and table_pos < self._data_start:
@@ -119,15 +126,21 @@ class Aedat4Reader(EventReader):
     def _walk(self, pos: int):
         """``(header offset, stream, size)`` of every packet from ``pos`` to the end of the packet data.
 
-        Raises :class:`EventFileError` for a malformed or overlong packet (with a data table) and
-        :class:`_Truncated` where the file ends inside a packet or its header.
+        Raises :class:`EventFileError` for a malformed or overlong packet (with a data table),
+        :class:`_Truncated` where the file ends inside a packet or its header and :class:`_Corrupt`
+        at a header naming a stream the IOHeader does not list (what bytes lost or damaged
+        before it look like: the "size" that follows is garbage too).
         """
         end = self._data_end
+        listed = {s.id for s in self.streams}
         while pos < end:
-            header = os.pread(self._file.fileno(), PACKET_HEADER.size, pos)
+            header = self._pread(pos, PACKET_HEADER.size)
             if len(header) < PACKET_HEADER.size:
                 raise _Truncated(pos, "file ends inside a packet header")
             stream, size = PACKET_HEADER.unpack(header)
+            if stream not in listed:
+                raise _Corrupt(pos, f"corrupt or missing bytes: a packet header here names stream {stream}, which the "
+                               f"file's header does not list (streams {sorted(listed)}); the rest is not read")
             if size < 0:
                 raise EventFileError(self.path, f"packet of stream {stream} has negative size {size}", pos)
             if pos + PACKET_HEADER.size + size > end:
@@ -145,14 +158,19 @@ class Aedat4Reader(EventReader):
             for offset, stream, size in self._walk(pos):
                 if stream == self.stream_id:
                     yield offset, self._data(offset, size)
-        except _Truncated as cut:
-            report_truncation(self.path, cut.offset, cut.reason, self.strict)
+        except _Truncated as damage:
+            damage.report(self.path, damage.offset, damage.reason, self.strict)
 
     def _data(self, offset: int, size: int) -> bytes:
         """The ``size`` data bytes of the packet whose header is at ``offset`` (thread-safe: pread)."""
-        data = os.pread(self._file.fileno(), size, offset + PACKET_HEADER.size)
-        if len(data) != size:
-            raise EventFileError(self.path, "file changed size while being read", offset)
+        return self._pread(offset + PACKET_HEADER.size, size)
+
+    def _pread(self, offset: int, size: int) -> bytes:
+        """``size`` bytes from ``offset``, fewer only where the file ended there when opened: a read
+        cut short by a file shrinking since is an EventFileError (:func:`changed_size`)."""
+        data = os.pread(self._file.fileno(), size, offset)
+        if len(data) < size and offset + size <= self._file_size:
+            raise changed_size(self._file, self.path, offset, self._file_size, len(data), size)
         return data
 
     def _words(self, offset: int, data: bytes) -> np.ndarray:
@@ -214,6 +232,7 @@ class Aedat4Reader(EventReader):
         offsets = [pos for pos, _ in packets]
         sizes = [size for _, size in packets]
         if (len(mine) != len(packets) or np.any(mine["count"] <= 0)
+                or np.any(mine["count"] > [inflate_limit(size) // EVENT_BYTES for size in sizes])
                 or not np.array_equal(mine["offset"] - PACKET_HEADER.size, offsets)
                 or not np.array_equal(mine["size"], sizes)):
             return None

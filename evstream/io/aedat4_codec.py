@@ -5,6 +5,11 @@ An AEDAT 4 file is ``#!AER-DAT4.0\\r\\n`` followed by what a DV network stream (
 FlatBuffer (compression, data-table position, an XML info node listing the streams), then packets:
 int32 stream id, int32 size and the (compressed) size-prefixed packet FlatBuffer. An event packet
 is a vector of 16-byte structs (int64 t, int16 x, int16 y, bool polarity, 3 bytes padding).
+
+Decompression is bounded: a packet (or a file's data table) may inflate to at most
+:data:`INFLATE_RATIO` times its compressed size plus 64 KiB, and never beyond
+:data:`MAX_INFLATED` (real event packets inflate about 2x); a packet that would inflate further
+is a ValueError, so a decompression bomb, in a file or from a server, costs at most that much memory.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import zstandard
 from evstream._jit import kernel
 from evstream.events import EVENT_DTYPE, empty_events
 from evstream.io import flatbuffers_lite as fb
+from evstream.io.reader import sensor_side
 
 COMPRESSIONS = ("none", "lz4", "lz4_high", "zstd", "zstd_high")
 """IOHeader compression enum values 0..4, by name."""
@@ -32,7 +38,12 @@ EVENT_BYTES = 16
 """Bytes of one event struct."""
 MAX_COORDINATE = (1 << 15) - 1
 """Largest x or y an int16 event struct holds."""
+INFLATE_RATIO = 64
+"""Most bytes a packet may inflate to per compressed byte (beyond 64 KiB)."""
+MAX_INFLATED = 128 << 20
+"""Most bytes any packet or data table may inflate to (8 M events)."""
 
+_INFLATE_STEP = 1 << 20
 _PREFIX = struct.Struct("<I")
 _T_MIN = np.iinfo(np.int64).min
 
@@ -43,8 +54,9 @@ class StreamInfo:
 
     id: int
     type: str
-    width: int | None
-    height: int | None
+    width: str | None
+    height: str | None
+    """The info node's sizeX and sizeY as written (checked by :func:`event_stream`)."""
 
 
 @dataclass(frozen=True)
@@ -67,7 +79,7 @@ def parse_streams(info: bytes) -> list[StreamInfo]:
     for node in out_info.findall("node"):
         attrs = {a.get("key"): (a.text or "") for a in node.findall("attr")}
         size = {a.get("key"): a.text for a in node.findall("node[@name='info']/attr")}
-        dims = [int(size[k]) if size.get(k) else None for k in ("sizeX", "sizeY")]
+        dims = [size[k].strip() if size.get(k) else None for k in ("sizeX", "sizeY")]
         streams.append(StreamInfo(int(node.get("name")), attrs.get("typeIdentifier", ""), *dims))
     return streams
 
@@ -90,9 +102,12 @@ def parse_io_header(buf) -> IOHeader:
     return IOHeader(COMPRESSIONS[code], table_pos, streams)
 
 
-def event_stream(streams: list[StreamInfo], stream_id: int | None = None) -> StreamInfo:
-    """The first event stream with a size (or the one with ``stream_id``); ValueError names the
-    streams there are when none fits."""
+def event_stream(streams: list[StreamInfo], stream_id: int | None = None) -> tuple[int, tuple[int, int, int]]:
+    """The id and sensor size ``(W, H, 2)`` of the first event stream (or the one with ``stream_id``).
+
+    ValueError names the streams there are when none fits, and the field when the stream's size is
+    not a whole number in 1..65535 (:func:`~evstream.io.reader.sensor_side`).
+    """
     events = [s for s in streams if s.type == "EVTS"]
     listing = ", ".join(f"{s.id}: {s.type}" for s in streams) or "none"
     if stream_id is not None:
@@ -103,7 +118,12 @@ def event_stream(streams: list[StreamInfo], stream_id: int | None = None) -> Str
     stream = events[0]
     if not stream.width or not stream.height:
         raise ValueError(f"event stream {stream.id} has no sizeX/sizeY in its info node")
-    return stream
+    try:
+        width = sensor_side(stream.width, f"sizeX of stream {stream.id}")
+        height = sensor_side(stream.height, f"sizeY of stream {stream.id}")
+    except ValueError as err:
+        raise ValueError(f"info node: {err}") from None
+    return stream.id, (width, height, 2)
 
 
 def info_node(sensor_size, compression: str, source: str, stream_id: int = 0) -> bytes:
@@ -137,20 +157,60 @@ def encode_io_header(compression: str, table_pos: int, info: bytes) -> bytes:
     return IO_HEADER_LENGTH.pack(len(buf)) + buf
 
 
-def decompress(data, compression: str) -> bytes:
-    """Undo a packet's compression; raises ValueError on a corrupt or incomplete stream."""
+def inflate_limit(compressed_bytes: int) -> int:
+    """Most bytes ``compressed_bytes`` of a packet may inflate to (see the module docstring)."""
+    return min(MAX_INFLATED, INFLATE_RATIO * compressed_bytes + (64 << 10))
+
+
+def _inflate_lz4(data, limit: int):
+    """An LZ4 frame inflated into at most ``limit`` bytes (bytes, or a uint8 array past 1 MiB).
+
+    The first MiB comes back as bytes (every real packet); larger output is gathered a MiB at a
+    time into an array whose pages are only touched as they fill, so memory never exceeds the
+    output (one ``decompress(max_length=limit)`` call held it twice).
+    """
+    stream = lz4.frame.LZ4FrameDecompressor()
+    part = stream.decompress(data, max_length=min(limit + 1, _INFLATE_STEP))
+    if not stream.eof and not stream.needs_input:
+        out = np.empty(limit + 1, np.uint8)
+        out[:len(part)] = np.frombuffer(part, np.uint8)
+        filled = len(part)
+        while not stream.eof and not stream.needs_input and filled <= limit:
+            part = stream.decompress(b"", max_length=min(limit + 1 - filled, _INFLATE_STEP))
+            out[filled:filled + len(part)] = np.frombuffer(part, np.uint8)
+            filled += len(part)
+        if filled > limit:
+            raise ValueError(f"lz4 frame inflates beyond the {limit}-byte bound")
+        part = out[:filled]
+    if len(part) > limit:
+        raise ValueError(f"lz4 frame inflates beyond the {limit}-byte bound")
+    if not stream.eof:
+        raise ValueError("lz4 frame is incomplete")
+    return part
+
+
+def decompress(data, compression: str):
+    """Undo a packet's compression into at most :func:`inflate_limit` bytes (bytes, or a uint8 array
+    for a large LZ4 packet); raises ValueError on a corrupt or incomplete stream and on one that
+    would inflate beyond that."""
+    if compression == "none":
+        return data
+    limit = inflate_limit(len(data))
     try:
         if compression.startswith("lz4"):
-            return lz4.frame.decompress(data)
-        if compression.startswith("zstd"):
-            stream = zstandard.ZstdDecompressor().decompressobj()
-            out = stream.decompress(data)
-            if not stream.eof:
-                raise ValueError("zstd frame is incomplete")
-            return out
+            declared = lz4.frame.get_frame_info(data)["content_size"]  # 0: not stated
+            if declared > limit:
+                raise ValueError(f"lz4 frame states {declared} bytes, beyond the {limit}-byte bound")
+            return _inflate_lz4(data, limit)
+        declared = zstandard.frame_content_size(data)  # -1: not stated
+        if declared > limit:
+            raise ValueError(f"zstd frame states {declared} bytes, beyond the {limit}-byte bound")
+        try:
+            return zstandard.ZstdDecompressor().decompress(data, max_output_size=limit)
+        except zstandard.ZstdError as err:
+            raise ValueError(f"zstd frame is incomplete or inflates beyond the {limit}-byte bound ({err})") from err
     except (RuntimeError, MemoryError, zstandard.ZstdError) as err:  # MemoryError: a corrupt frame size
         raise ValueError(f"{compression} decompression failed: {err}") from err
-    return data
 
 
 def compressor(compression: str):

@@ -27,9 +27,9 @@ from collections.abc import Iterator
 import hdf5plugin
 import numpy as np
 
-from evstream.events import EVENT_DTYPE, EventFileError, check_sensor_size, empty_events
+from evstream.events import EVENT_DTYPE, EventFileError, empty_events
 from evstream.io.hdf5_datasets import bisect_rows, get_dataset, open_hdf5, opened_hdf5, read_rows, row_offset
-from evstream.io.reader import BLOCK_EVENTS, EventReader
+from evstream.io.reader import BLOCK_EVENTS, EventReader, sensor_side
 from evstream.io.writer import EventWriter
 
 FORMAT_VERSION = 1
@@ -53,8 +53,9 @@ class EvstreamH5Reader(EventReader):
             if "width" not in attrs or "height" not in attrs:
                 raise EventFileError(self.path, "evstream recording without width/height root attributes")
             try:
-                self.sensor_size = check_sensor_size((attrs["width"], attrs["height"], 2))
-            except (TypeError, ValueError) as err:
+                self.sensor_size = (sensor_side(attrs["width"], "width attribute"),
+                                    sensor_side(attrs["height"], "height attribute"), 2)
+            except ValueError as err:
                 raise EventFileError(self.path, f"bad width/height attributes ({err})") from err
             self._events = get_dataset(self._file, "events", 1)
             if set(self._events.dtype.names or ()) != set(EVENT_DTYPE.names):

@@ -65,6 +65,17 @@ def _decode_evt2(words, start, state, width, height, out):
 
 
 @kernel
+def _resume_evt2(words, state, found):
+    """Set ``state``'s time high from the last TIME_HIGH of ``words`` (the words before a part);
+    True when there is one (``found`` unused)."""
+    for i in range(len(words) - 1, -1, -1):
+        if words[i] >> 28 == 0x8:
+            state[1] = words[i] & _HIGH_MASK
+            return True
+    return False
+
+
+@kernel
 def _encode_evt2(events, state, out):
     """Encode time-sorted ``events`` into ``out`` words; ``state`` = (last time high written, or -1).
 
@@ -98,7 +109,10 @@ class Evt2Reader(RawReader):
     word_dtype = np.dtype("<u4")
     initial_state = (0, -1, np.iinfo(np.int64).min)
     max_events_per_word = 1
+    wrap_shift = 6
+    carried_fields = (1,)
     _decode = staticmethod(_decode_evt2)
+    _resume = staticmethod(_resume_evt2)
 
 
 class Evt2Writer(RawWriter):

@@ -111,6 +111,29 @@ def _decode_evt3(words, start, state, width, height, out):
 
 
 @kernel
+def _resume_evt3(words, state, found):
+    """Set in ``state`` what ``words`` (the words before a part) say of the time high and low, the
+    row and the vector base (advanced by the vectors after it); ``found`` flags each (and holds
+    the advance). True when all four are found."""
+    for i in range(len(words) - 1, -1, -1):
+        w = np.int64(words[i])
+        kind = w >> 12
+        if kind == 0x8 and not found[0]:
+            state[1], state[3], found[0] = w & 0xFFF, 1, 1
+        elif kind == 0x6 and not found[1]:
+            state[2], state[3], found[1] = w & 0xFFF, 1, 1
+        elif kind == 0x0 and not found[2]:
+            state[4], found[2] = w & 0x7FF, 1
+        elif (kind == 0x4 or kind == 0x5) and not found[3]:
+            found[4] += 12 if kind == 0x4 else 8
+        elif kind == 0x3 and not found[3]:
+            state[5], state[6], found[3] = (w & 0x7FF) + found[4], (w >> 11) & 1, 1
+        if found[0] and found[1] and found[2] and found[3]:
+            return True
+    return False
+
+
+@kernel
 def _run_end(events, i, limit):
     """End of the run from ``i``: same time, row and polarity, x increasing and below ``limit``."""
     j = i + 1
@@ -185,7 +208,10 @@ class Evt3Reader(RawReader):
     word_dtype = np.dtype("<u2")
     initial_state = (0, 0, 0, 0, -1, -1, 0, np.iinfo(np.int64).min)
     max_events_per_word = 12
+    wrap_shift = 0
+    carried_fields = (1, 2, 3, 4, 5, 6)
     _decode = staticmethod(_decode_evt3)
+    _resume = staticmethod(_resume_evt3)
 
 
 class Evt3Writer(RawWriter):

@@ -84,15 +84,28 @@ def row_offset(ds: h5py.Dataset, row: int) -> int | None:
 
 
 def read_rows(ds: h5py.Dataset, start: int, stop: int, out: np.ndarray | None = None) -> np.ndarray:
-    """Rows ``[start, stop)`` of a dataset (into ``out`` when given); damaged storage is an EventFileError."""
+    """Rows ``[start, stop)`` of a dataset (into ``out`` when given); damaged storage is an EventFileError.
+
+    HDF5 reads zeros past the end of a file, so a file that shrank since it was opened would give
+    zero rows in silence: the size is compared after each read, and a shrink is an EventFileError.
+    """
     try:
         if out is None:
-            return ds[start:stop]
-        ds.read_direct(out, np.s_[start:stop])
-        return out
+            out = ds[start:stop]
+        else:
+            ds.read_direct(out, np.s_[start:stop])
+        error = None
     except HDF5_DAMAGE as err:
-        raise EventFileError(ds.file.filename, f"cannot read rows {start}..{stop} of {ds.name} ({err})",
-                             row_offset(ds, start)) from err
+        error = err
+    f = ds.file
+    size_before, size_now = f.id.get_filesize(), os.stat(f.filename).st_size
+    if size_now < size_before:
+        raise EventFileError(f.filename, f"file shrank from {size_before} to {size_now} bytes while being read",
+                             row_offset(ds, start)) from error
+    if error is not None:
+        raise EventFileError(f.filename, f"cannot read rows {start}..{stop} of {ds.name} ({error})",
+                             row_offset(ds, start)) from error
+    return out
 
 
 def bisect_rows(value_at: Callable[[int], int], target: int, lo: int, hi: int) -> int:

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from evstream.events import EventFileError, check_sensor_size, empty_events, make_events
-from evstream.io.reader import BLOCK_EVENTS, EventReader
+from evstream.io.reader import BLOCK_EVENTS, EventReader, sensor_side
 from evstream.io.writer import EventWriter
 
 _U16_MAX = np.iinfo(np.uint16).max
@@ -62,7 +62,7 @@ def _load(path) -> tuple[np.ndarray, tuple | None]:
                 else:
                     raise EventFileError(path, f"npz holds arrays {sorted(names)}; expected x, y, t, p or a structured "
                                                "array 'events'")
-                stored = tuple(int(v) for v in npz["sensor_size"]) if "sensor_size" in names else None
+                stored = tuple(npz["sensor_size"].tolist()) if "sensor_size" in names else None
     except EventFileError:
         raise
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as err:
@@ -84,8 +84,14 @@ class NpzReader(EventReader):
     def __init__(self, path, *, sensor_size=None, strict: bool = False):
         super().__init__(path, strict=strict)
         self._events, stored = _load(self.path)
-        if sensor_size is None:
-            sensor_size = stored
+        if sensor_size is None and stored is not None:
+            try:
+                if len(stored) != 3:
+                    raise ValueError(f"sensor_size array {stored} does not hold (W, H, P)")
+                sensor_size = (sensor_side(stored[0], "sensor_size width"),
+                               sensor_side(stored[1], "sensor_size height"), sensor_side(stored[2], "sensor_size P"))
+            except (TypeError, ValueError) as err:
+                raise EventFileError(self.path, str(err)) from None
         if sensor_size is None:
             events = self._events
             sensor_size = (int(events["x"].max()) + 1, int(events["y"].max()) + 1, 2) if len(events) else (1, 1, 2)

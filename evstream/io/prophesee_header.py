@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass, field
 
 from evstream.events import EventFileError
+from evstream.io.reader import sensor_side
 
 # Sensor geometry of the Prophesee HAL plugins, for RAW headers that do not state it.
 _PLUGIN_GEOMETRY = (
@@ -25,18 +26,22 @@ class PropheseeHeader:
 
     def geometry(self) -> tuple[int, int] | None:
         """(width, height) from ``% Width``/``% Height``, ``% geometry WxH``, ``% format ...;width=..``
-        or the HAL plugin name; None when the header does not tell."""
+        or the HAL plugin name; None when the header does not tell.
+
+        Raises ValueError naming the line when a stated size is not a whole number in
+        1..:data:`~evstream.io.reader.MAX_SENSOR_SIDE`.
+        """
         f = self.fields
         if "width" in f and "height" in f:
-            return int(f["width"]), int(f["height"])
+            return sensor_side(f["width"], "% Width"), sensor_side(f["height"], "% Height")
         if "geometry" in f:
-            m = re.fullmatch(r"\s*(\d+)\s*x\s*(\d+)\s*", f["geometry"])
+            m = re.fullmatch(r"\s*(\S+)\s*x\s*(\S+)\s*", f["geometry"])
             if m:
-                return int(m.group(1)), int(m.group(2))
+                return sensor_side(m.group(1), "% geometry width"), sensor_side(m.group(2), "% geometry height")
         if "format" in f:
             opts = dict(kv.split("=", 1) for kv in f["format"].split(";")[1:] if "=" in kv)
             if "width" in opts and "height" in opts:
-                return int(opts["width"]), int(opts["height"])
+                return sensor_side(opts["width"], "% format width"), sensor_side(opts["height"], "% format height")
         plugin = f.get("plugin_name", "") + " " + f.get("sensor_generation", "")
         for key, size in _PLUGIN_GEOMETRY:
             if key in plugin.lower():

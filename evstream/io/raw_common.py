@@ -18,16 +18,17 @@ from typing import ClassVar
 
 import numpy as np
 
-from evstream.events import EventFileError, check_sensor_size, empty_events, report_truncation
+from evstream._parallel import compact, run_parts, split
+from evstream.events import EventFileError, check_sensor_size, empty_events
 from evstream.io.dat import check_polarity
 from evstream.io.prophesee_header import PropheseeHeader, parse_header
 from evstream.io.reader import BLOCK_EVENTS, EventReader
-from evstream.io.record_file import opened_for_reader
+from evstream.io.record_file import opened_for_reader, read_at, record_count, record_slices, report_partial_record
 from evstream.io.registry import _prophesee_header_format
 from evstream.io.writer import EventWriter
 
-SLICE_WORDS = 1 << 21
-"""Words read from the file at once while streaming (8 MiB of EVT 2.0, 4 MiB of EVT 3.0)."""
+_RESUME_WORDS = 1 << 20
+"""Most words read backwards for the decoder state at the start of a part of a parallel read."""
 
 MAX_COORD = 1 << 11
 """RAW words hold 11-bit coordinates: sensors up to 2048 x 2048."""
@@ -56,21 +57,33 @@ def read_raw_header(file, path, encoding: str) -> PropheseeHeader:
 
 
 class RawReader(EventReader):
-    """Streams a RAW file through its format's numba decoder, ``SLICE_WORDS`` words at a time.
+    """Streams a RAW file through its format's numba decoder, a cache-sized slice of words at a time.
 
-    Options: ``sensor_size=(W, H[, 2])`` for a header without geometry (it overrides the header's).
+    Options: ``sensor_size=(W, H[, 2])`` for a header without geometry (it overrides the header's);
+    ``threads`` decoding a large file's parts in :meth:`read` (default: one per CPU; pass 1 inside
+    already parallel code such as data-loader workers).
     """
 
     word_dtype: ClassVar[np.dtype]
     initial_state: ClassVar[tuple[int, ...]]
     """Decoder state at the first word of the file."""
     max_events_per_word: ClassVar[int]
+    wrap_shift: ClassVar[int]
+    """A wrap count in the decoder state, shifted left by this, is microseconds."""
+    carried_fields: ClassVar[tuple[int, ...]]
+    """Decoder state entries a part must start from as its predecessor left them (all but the wrap
+    count and the last time)."""
     _decode: ClassVar[Callable]
     """The format's numba decoder (see the module docstring), set as a staticmethod."""
+    _resume: ClassVar[Callable]
+    """The format's numba kernel ``(words, state, found) -> done`` setting in ``state`` what the words
+    (those before a part, read backwards a chunk at a time; ``found`` is its scratch) say, a
+    staticmethod."""
 
-    def __init__(self, path, *, strict: bool = False, sensor_size=None):
-        super().__init__(path, strict=strict)
+    def __init__(self, path, *, strict: bool = False, sensor_size=None, threads: int | None = None):
+        super().__init__(path, strict=strict, threads=threads)
         with opened_for_reader(self.path) as self._file:
+            self._size = os.fstat(self._file.fileno()).st_size
             self.header = read_raw_header(self._file, self.path, self.format)
             self.sensor_size = self._geometry(sensor_size)
         self._data_offset = self.header.data_offset
@@ -100,48 +113,119 @@ class RawReader(EventReader):
         self._file.close()
 
     def _blocks(self) -> Iterator[tuple[np.ndarray, int]]:
-        return self._decoded(SLICE_WORDS, BLOCK_EVENTS)
+        yield from self._decoded(BLOCK_EVENTS)
+        self._report_tail()
+
+    def _report_tail(self) -> None:
+        report_partial_record(self.path, self._data_offset, self._size, self.word_dtype, self.strict, "word")
 
     def read(self) -> np.ndarray:
         """All events from the current position; from the start, decoded into one array of one event
-        per word (no concatenation unless EVT 3.0 vectors hold more)."""
+        per word (no concatenation unless EVT 3.0 vectors hold more), the parts of a large file in
+        parallel threads.
+
+        Each part starts from the state the words before it imply (its time wraps counted from
+        zero, then added); a part that fails, that did not start from the state the part before
+        ended in, or whose first event is earlier than the last of the part before, sends the read
+        back to one piece, which raises the error where it lies.
+        """
         if self._seek_us is not None:
             return super().read()
-        blocks = [events for events, offset in self._decoded(None, None)]
-        return blocks[0] if len(blocks) == 1 else np.concatenate([empty_events(), *blocks])
+        n_words = record_count(self._data_offset, self._size, self.word_dtype)
+        events = self._read_parts(split(n_words, self._threads), n_words)
+        if events is None:
+            events = self._read_parts([(0, n_words)], n_words)
+        self._report_tail()
+        return events
 
-    def _decoded(self, slice_words: int | None, block_events: int | None) -> Iterator[tuple[np.ndarray, int]]:
-        """Decode the word stream ``slice_words`` words at a time into blocks of up to ``block_events``.
+    def _read_parts(self, parts: list[tuple[int, int]], n_words: int) -> np.ndarray | None:
+        """The events of words ``[start, stop)`` of every part, joined; None when the parts do not join."""
+        events = empty_events(n_words + 12)
 
-        ``None`` means all words at once, decoded into an array of one event per word (enough for
-        EVT 2.0 and typical EVT 3.0); when vectors overflow it, the rest goes into a second array
-        sized for their worst case, ``max_events_per_word``.
+        def decode_part(part: tuple[int, int]) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+            start, stop = part
+            state = self._state_at(start)
+            assumed = state.copy()
+            slot = events[start:stop + (12 if stop == n_words else 0)]
+            return [block for block, _ in self._decoded(None, start, stop, state, slot)], state, assumed
+
+        results = run_parts(decode_part, parts)
+        for result in results:
+            if isinstance(result, Exception):
+                if len(parts) == 1:
+                    raise result
+                return None
+        fields = list(self.carried_fields)
+        if any(not np.array_equal(before[fields], assumed[fields])
+               for (_, before, _), (_, _, assumed) in zip(results[:-1], results[1:])):
+            return None
+        results = [(blocks, state) for blocks, state, _ in results]
+        wrap = 0  # the parts counted their wraps from zero: add those of the parts before
+        for blocks, state in results:
+            if wrap:
+                for block in blocks:
+                    block["t"] += wrap << self.wrap_shift
+            wrap += int(state[0])
+        times = [(next(b for b in blocks if len(b))["t"][0], next(b for b in blocks[::-1] if len(b))["t"][-1])
+                 for blocks, _ in results if sum(map(len, blocks))]
+        if any(first < last for (_, last), (first, _) in zip(times[:-1], times[1:])):
+            return None
+        if all(len(blocks) == 1 for blocks, _ in results):
+            return events[:compact(events, [start for start, _ in parts], [len(blocks[0]) for blocks, _ in results])]
+        return np.concatenate([empty_events(), *(block for blocks, _ in results for block in blocks)])
+
+    def _state_at(self, word: int) -> np.ndarray:
+        """The decoder state before ``word`` (wraps counted from zero), from the words before it read
+        backwards a chunk at a time until the format's ``_resume`` kernel has found all it needs or
+        ``_RESUME_WORDS`` are read (what was not found keeps its first value: the read checks it
+        against the state the part before ended in)."""
+        state = np.array(self.initial_state, dtype=np.int64)
+        found = np.zeros(8, dtype=np.int64)
+        limit = max(word - _RESUME_WORDS, 0)
+        while word > limit:
+            first = max(word - (1 << 16), limit)
+            words = np.empty(word - first, dtype=self.word_dtype)
+            read_at(self._file, self.path, words, self._data_offset + first * self.word_dtype.itemsize, self._size)
+            if self._resume(words, state, found):
+                break
+            word = first
+        return state
+
+    def _decoded(self, block_events: int | None, first: int = 0, stop: int | None = None,
+                 state: np.ndarray | None = None, out: np.ndarray | None = None) -> Iterator[tuple[np.ndarray, int]]:
+        """Decode words ``first`` to ``stop`` (default: all) from ``state`` (default: the file's first),
+        read a cache-sized slice at a time, into blocks of up to ``block_events``, the first one
+        ``out`` when given.
+
+        ``None`` means one block of one event per word (enough for EVT 2.0 and typical EVT 3.0);
+        when vectors overflow it, the rest goes into a second block sized for their worst case,
+        ``max_events_per_word``.
         """
         itemsize = self.word_dtype.itemsize
-        n_words, tail = divmod(max(os.fstat(self._file.fileno()).st_size - self._data_offset, 0), itemsize)
+        stop = record_count(self._data_offset, self._size, self.word_dtype) if stop is None else stop
         width, height = self.sensor_size[:2]
-        state = np.array(self.initial_state, dtype=np.int64)
-        slice_words = slice_words or max(n_words, 1)
-        buffer = np.empty(min(slice_words, n_words), dtype=self.word_dtype)
-        self._file.seek(self._data_offset)
-        for first in range(0, n_words, slice_words):
-            words = buffer[:min(slice_words, n_words - first)]
-            offset = self._data_offset + first * itemsize
-            if self._file.readinto(words) != words.nbytes:
-                raise EventFileError(self.path, "file changed size while being read", offset)
+        state = np.array(self.initial_state, dtype=np.int64) if state is None else state
+        out = empty_events(block_events or stop - first + 12) if out is None else out
+        filled, block_offset = 0, self._data_offset + first * itemsize
+        done = first  # words decoded before the current slice
+        for words, count, offset in record_slices(self._file, self.path, self._data_offset, self._size,
+                                                  self.word_dtype, first, stop):
             start = 0
-            while start < len(words):
-                worst = 1 if start == 0 else self.max_events_per_word
-                out = empty_events(block_events or (len(words) - start) * worst + 12)
-                n, stop, error = self._decode(words, start, state, width, height, out)
+            while start < count:
+                n, end, error = self._decode(words, start, state, width, height, out[filled:])
+                filled += n
                 if error:
-                    reason = self._error_reason(error, int(words[stop]))
-                    raise EventFileError(self.path, reason, offset + stop * itemsize)
-                yield out[:n], offset + start * itemsize
-                start = stop
-        if tail:
-            end = self._data_offset + n_words * itemsize
-            report_truncation(self.path, end, f"file ends {tail} bytes into a {itemsize}-byte word", self.strict)
+                    reason = self._error_reason(error, int(words[end]))
+                    raise EventFileError(self.path, reason, offset + end * itemsize)
+                if end < count:  # the block is full
+                    yield out[:filled], block_offset
+                    left = stop - done - end
+                    out = empty_events(block_events or left * self.max_events_per_word + 12)
+                    filled, block_offset = 0, offset + end * itemsize
+                start = end
+            done += count
+        if filled or block_events is None:
+            yield out[:filled], block_offset
 
 
 class RawWriter(EventWriter):

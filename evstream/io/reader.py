@@ -18,10 +18,26 @@ from typing import ClassVar
 import numpy as np
 
 from evstream._jit import kernel
+from evstream._parallel import decode_threads
 from evstream.events import EVENT_DTYPE, EventFileError, concat_events
 
 BLOCK_EVENTS = 1 << 20
 """Upper bound of events a reader decodes at once (16 MiB of events): memory is bounded by it."""
+MAX_SENSOR_SIDE = 0xFFFF
+"""Largest sensor width or height a file may state (event coordinates are uint16)."""
+
+
+def sensor_side(value, field: str) -> int:
+    """A width or height read from a file, as an int in 1..MAX_SENSOR_SIDE.
+
+    Raises ValueError naming ``field`` for anything else (negative, zero, huge, not a whole
+    number), so that no number from a file reaches a numba kernel it cannot type.
+    """
+    text = str(value).strip()
+    if text.isascii() and text.isdigit() and len(text) <= 6 and 1 <= int(text) <= MAX_SENSOR_SIDE:
+        return int(text)
+    shown = text if len(text) <= 24 else text[:21] + "..."
+    raise ValueError(f"{field} {shown!r} is not a sensor size (a whole number in 1..{MAX_SENSOR_SIDE})")
 
 
 class EventReader(ABC):
@@ -31,14 +47,18 @@ class EventReader(ABC):
         path: the file.
         format: short format name (``"evt3"``, ``"aedat4"``, ...).
         sensor_size: ``(W, H, 2)``.
+        notes: what the reader inferred because the file does not say it (e.g. an AEDAT 2.0
+            chip), one sentence each, for ``info`` and ``replay`` to show.
     """
 
     format: ClassVar[str] = ""
 
-    def __init__(self, path: os.PathLike | str, *, strict: bool = False):
+    def __init__(self, path: os.PathLike | str, *, strict: bool = False, threads: int | None = None):
         self.path = Path(path)
         self.strict = strict
+        self._threads = decode_threads(threads)
         self.sensor_size: tuple[int, int, int] = (0, 0, 2)
+        self.notes: list[str] = []
         self._seek_us: int | None = None
 
     # --- what a format implements -------------------------------------------------------

@@ -90,10 +90,12 @@ def _prophesee_header_format(head: bytes) -> str | None:
     for line in lines:
         if line.startswith(b"% evt "):
             version = line[6:].strip()
-            return {b"2.0": "evt2", b"3.0": "evt3", b"2.1": "evt21"}.get(version, "evt?" + version.decode(errors="replace"))
+            known = {b"2.0": "evt2", b"3.0": "evt3", b"2.1": "evt21"}
+            return known.get(version, "evt?" + version.decode(errors="replace"))
         if line.startswith(b"% format "):
             kind = line[9:].split(b";")[0].strip()
-            return {b"evt2": "evt2", b"evt3": "evt3", b"evt21": "evt21"}.get(kind, "evt?" + kind.decode(errors="replace"))
+            known = {b"evt2": "evt2", b"evt3": "evt3", b"evt21": "evt21"}
+            return known.get(kind, "evt?" + kind.decode(errors="replace"))
     return "dat"
 
 
@@ -140,6 +142,11 @@ def detect_format(path: os.PathLike | str) -> str:
         return prophesee
     if head.startswith(b"#"):
         return "aedat2"  # jAER AEDAT 2.0 files whose version line is missing still start with '#' lines
-    if path.suffix.lower() == ".bin" and path.stat().st_size % 5 == 0:
-        return "atis_bin"
+    if path.suffix.lower() == ".bin":
+        from evstream.io.atis_bin import atis_records_problem
+
+        problem = atis_records_problem(head)
+        if problem is None:
+            return "atis_bin"
+        raise EventFileError(path, f"unknown event file format: a .bin file, but not ATIS records ({problem})", 0)
     raise EventFileError(path, f"unknown event file format (first bytes {head[:16]!r})", 0)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from evstream._jit import PREFETCH_AHEAD, PREFETCH_MIN_BYTES, inline_kernel, kernel, prefetch_for_write
+from evstream._parallel import decode_threads, run_parts, split_weighted
 from evstream.events import check_sensor_size
 from evstream.ops._events import contiguous_events
 
@@ -143,11 +144,21 @@ def frame_buffer(shape: tuple[int, ...], dtype, out: np.ndarray | None, where: s
 
 
 def count_into(events: np.ndarray, starts, ends, out: np.ndarray, check_sorted: bool, where: str) -> np.ndarray:
-    """Run the counting kernel over index slices ``[starts[f], ends[f])`` into ``out`` and check its status."""
+    """Run the counting kernel over index slices ``[starts[f], ends[f])`` into ``out`` and check its status.
+
+    Frames of a large input are counted by several threads, each writing its own frames
+    (:mod:`evstream._parallel`): the same counts as one thread.
+    """
     starts = np.ascontiguousarray(starts, dtype=np.int64)
     ends = np.ascontiguousarray(ends, dtype=np.int64)
     count = _count_ranges_prefetching if len(out) and out[0].nbytes >= PREFETCH_MIN_BYTES else _count_ranges
-    raise_for_status(count(events, starts, ends, check_sorted, out), where)
+    parts = split_weighted(np.maximum(ends - starts, 0), decode_threads(None))
+    statuses = run_parts(lambda part: count(events, starts[part[0]:part[1]], ends[part[0]:part[1]], check_sorted,
+                                            out[part[0]:part[1]]), parts)
+    for status in statuses:
+        if isinstance(status, Exception):
+            raise status
+    raise_for_status(int(np.bitwise_or.reduce(np.array(statuses, dtype=np.int64))) if statuses else 0, where)
     return out
 
 

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
 import evstream
-import evstream.io.dat as dat
+import evstream.io.aedat2 as aedat2
+import evstream.io.record_file as record_file
 from evstream import EVENT_DTYPE, EventFileError, TruncatedFileWarning
+from evstream.io import ChipInferredWarning
+from evstream.io.info import file_info
 from tests.conftest import RECORDINGS, load_reference, synthetic_events
 
 DVS128 = RECORDINGS / "aedat2/MovingDarkBox_dvs128.aedat"
@@ -45,13 +50,39 @@ def test_header_only_davis346red(shared):
         assert len(reader.read()) == 0
 
 
-def test_chip_must_be_named(shared):
-    with pytest.raises(EventFileError, match="MovingDarkBox_dvs128.aedat: the header names no chip.*pass chip="):
-        evstream.open_events(DVS128)
+def test_chip_is_inferred_when_not_named(shared):
+    """Classic jAER DVS128 files (and CIFAR10-DVS's) have no AEChip line: they were refused without chip=."""
+    ref = _ref(DVS128)
+    note = "chip DVS128 inferred: the header has no '# AEChip:' line and every address fits the DVS128 layout"
+    with pytest.warns(ChipInferredWarning, match="MovingDarkBox_dvs128.aedat: " + re.escape(note)):
+        with evstream.open_events(DVS128) as reader:
+            assert (reader.chip, reader.sensor_size) == ("DVS128", (128, 128, 2))
+            assert reader.notes == [note + " (16 bits)"]
+            np.testing.assert_array_equal(reader.read(), ref)
+    with pytest.warns(ChipInferredWarning):
+        info = file_info(DVS128)
+    assert info["notes"] == [note + " (16 bits)"] and info["events"] == len(ref)
     with pytest.raises(EventFileError, match="unsupported AEDAT 2.0 chip 'DVS640'"):
         evstream.open_events(DVS128, chip="DVS640")
-    ref = _ref(DVS128)
     np.testing.assert_array_equal(evstream.read_events(DVS128, chip="ch.unizh.ini.jaer.chip.retina.DVS128"), ref)
+
+
+@pytest.mark.parametrize(("size", "chip"), [((240, 180), "DAVIS240C"), ((346, 260), "DAVIS346")])
+def test_davis_chip_is_the_smallest_holding_every_dvs_word(tmp_path, size, chip):
+    events = synthetic_events(3000, *size, seed=7)
+    events["x"][:2], events["y"][:2] = (0, size[0] - 1), (size[1] - 1, 0)  # both corners of the sensor
+    path = tmp_path / "nochip.aedat"
+    evstream.write_events(path, events, (*size, 2), format="aedat2")
+    data = path.read_bytes()
+    line = data.index(b"# AEChip:")
+    path.write_bytes(data[:line] + data[data.index(b"\n", line) + 1:])
+    with pytest.warns(ChipInferredWarning, match=f"chip {chip} inferred: .* every DVS word lies on its "
+                                                  f"{size[0]}x{size[1]} sensor"):
+        np.testing.assert_array_equal(evstream.read_events(path), events)
+    last_time = int(events["t"][-1])  # one more DVS word whose row, 300, lies on no DAVIS sensor
+    path.write_bytes(path.read_bytes() + np.array([300 << 22, last_time], ">u4").tobytes())
+    with pytest.raises(EventFileError, match=r"no '# AEChip:' line\) and none fits the addresses .*y up to 300"):
+        evstream.open_events(path)
 
 
 def test_davis_aps_imu_and_external_words_are_dropped(tmp_path):
@@ -90,7 +121,8 @@ def test_truncated_word_warns_and_strict_raises(shared, tmp_path):
 
 
 def test_streaming_across_small_blocks(shared, monkeypatch):
-    monkeypatch.setattr(dat, "BLOCK_EVENTS", 5000)  # blocks lose their APS/IMU words: uneven sizes
+    monkeypatch.setattr(aedat2, "BLOCK_EVENTS", 5000)  # blocks lose their APS/IMU words: uneven sizes
+    monkeypatch.setattr(record_file, "READ_BYTES", 8 * 1000)
     ref = _ref(DAVIS240)
     with evstream.open_events(DAVIS240) as reader:
         for n in (1, 4999, 65536):
@@ -110,7 +142,8 @@ def test_streaming_across_small_blocks(shared, monkeypatch):
     ((346, 260), b"# AEChip: eu.seebetter.ini.chips.davis.Davis346B\r\n"),
 ])
 def test_writer_round_trip(tmp_path, monkeypatch, size, chip_line):
-    monkeypatch.setattr(dat, "BLOCK_EVENTS", 700)
+    monkeypatch.setattr(aedat2, "BLOCK_EVENTS", 700)
+    monkeypatch.setattr(record_file, "READ_BYTES", 8 * 700)
     events = synthetic_events(5000, *size, seed=size[0])
     events["t"] += 4_294_000_000  # crosses 2^32: stored modulo 2^32, unwrapped on reading
     path = tmp_path / "out.aedat"

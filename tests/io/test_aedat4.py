@@ -16,6 +16,7 @@ from evstream.io import detect_format, open_events, read_events, write_events
 from evstream.io import flatbuffers_lite as fb
 from evstream.io.aedat4 import Aedat4Reader, Aedat4Writer
 from evstream.io.aedat4_codec import _unpack_events
+from evstream.io.corruption import CorruptDataWarning
 from tests.conftest import RECORDINGS, load_reference, synthetic_events
 
 FILES = {
@@ -344,6 +345,7 @@ def test_fuzz_whole_file_read(tmp_path, flips, threads):
     path.write_bytes(bytes(data))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", TruncatedFileWarning)
+        warnings.simplefilter("ignore", CorruptDataWarning)
         try:
             out = read_events(path, format="aedat4", threads=threads)
         except EventFileError:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import evstream
-from evstream.io import raw_common
+from evstream.io import raw_common, record_file
 from evstream.io.evt2 import Evt2Reader
 from tests.conftest import RECORDINGS, load_reference, synthetic_events
 
@@ -35,7 +35,7 @@ def as_tuples(events):
 
 def test_reference_through_tiny_slices_and_blocks(shared, monkeypatch):
     """Decoder state (time high) carries across word slices and full output blocks."""
-    monkeypatch.setattr(raw_common, "SLICE_WORDS", 4099)
+    monkeypatch.setattr(record_file, "READ_BYTES", 4 * 4099)
     monkeypatch.setattr(raw_common, "BLOCK_EVENTS", 3001)
     with Evt2Reader(SAMPLE) as reader:
         blocks = list(reader)

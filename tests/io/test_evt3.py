@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import evstream
-from evstream.io import raw_common
+from evstream.io import raw_common, record_file
 from evstream.io.evt3 import Evt3Reader
 from tests.conftest import RECORDINGS, load_reference, synthetic_events
 
@@ -45,7 +45,7 @@ def evlib_tuples(path):
 
 def test_reference_through_tiny_slices_and_blocks(shared, monkeypatch):
     """Decoder state (time, row, vector base) carries across word slices and full output blocks."""
-    monkeypatch.setattr(raw_common, "SLICE_WORDS", 4099)
+    monkeypatch.setattr(record_file, "READ_BYTES", 2 * 4099)
     monkeypatch.setattr(raw_common, "BLOCK_EVENTS", 3001)
     with Evt3Reader(SAMPLE) as reader:
         blocks = list(reader)

@@ -1,11 +1,15 @@
-"""Fuzzing every reader with real files cut short and with flipped bytes.
+"""Fuzzing every reader with real files cut short, flipped bytes, hostile header numbers, and chunks
+duplicated, removed or zero-filled.
 
 Whatever the damage, a reader returns events (warning with TruncatedFileWarning when the file
-is cut) or raises EventFileError; it never crashes, hangs or returns events outside the sensor.
+is cut, CorruptDataWarning when part of it looks corrupt, ChipInferredWarning when a damaged
+header no longer names its chip) or raises EventFileError; it never crashes, hangs or returns
+events outside the sensor.
 """
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
@@ -14,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import evstream
+from evstream.io import ChipInferredWarning, CorruptDataWarning
 from tests.conftest import RECORDINGS, VECTORS
 
 # (file, bytes kept from its start: real files cut to keep each example fast, options)
@@ -33,7 +38,8 @@ FUZZ = settings(max_examples=30, deadline=None, suppress_health_check=[HealthChe
 def _read_damaged(path, data: bytes, options) -> np.ndarray | None:
     path.write_bytes(data)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", evstream.TruncatedFileWarning)
+        for category in (evstream.TruncatedFileWarning, CorruptDataWarning, ChipInferredWarning):
+            warnings.simplefilter("ignore", category)
         try:
             with evstream.open_events(path, **options) as reader:
                 events = reader.read()
@@ -78,5 +84,48 @@ def test_flipped_bytes_never_crash(source, keep, options, shared, tmp_path):
         for pos, mask in flips:
             damaged[pos] ^= mask
         _read_damaged(path, bytes(damaged), options)
+
+    check()
+
+
+HOSTILE_NUMBERS = [b"0", b"-1", b"-5", b"65536", b"2147483648", b"99999999999999999999999", b"", b"1e9", b"0x10"]
+
+
+@pytest.mark.parametrize("source,keep,options", FILES, ids=[f[0].name for f in FILES])
+def test_header_number_edits_never_crash(source, keep, options, shared, tmp_path):
+    """Any number of the text header (sizes, versions, geometry) replaced by a hostile one."""
+    data = source.read_bytes()[:keep]
+    head = data[:4096]
+    numbers = [m.span() for m in re.finditer(rb"\d+", head)]
+    assert numbers
+    path = tmp_path / source.name
+
+    @FUZZ
+    @given(index=st.integers(0, len(numbers) - 1), number=st.sampled_from(HOSTILE_NUMBERS))
+    def check(index, number):
+        start, end = numbers[index]
+        _read_damaged(path, data[:start] + number + data[end:], options)
+
+    check()
+
+
+@pytest.mark.parametrize("source,keep,options", FILES, ids=[f[0].name for f in FILES])
+def test_duplicated_removed_and_zeroed_chunks_never_crash(source, keep, options, shared, tmp_path):
+    """Bytes duplicated in place, removed, or zero-filled: what lost or repeated disk blocks do."""
+    data = source.read_bytes()[:keep]
+    path = tmp_path / source.name
+
+    @FUZZ
+    @given(kind=st.sampled_from(["duplicate", "remove", "zero"]), start=st.integers(0, len(data) - 1),
+           length=st.integers(1, 4096))
+    def check(kind, start, length):
+        chunk = data[start:start + length]
+        if kind == "duplicate":
+            damaged = data[:start] + chunk + data[start:]
+        elif kind == "remove":
+            damaged = data[:start] + data[start + length:]
+        else:
+            damaged = data[:start] + bytes(len(chunk)) + data[start + length:]
+        _read_damaged(path, damaged, options)
 
     check()

@@ -4,6 +4,7 @@ that misbehaves: refused, silent, garbage, stalled, closed."""
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
@@ -203,10 +204,14 @@ GARBAGE = [
     (encode_io_header("none", -1, b"<dv><node name='outInfo'><node name='0'><attr key='typeIdentifier'>FRME"
                                   b"</attr></node></node></dv>"),
      "the DV stream carries no events to read: no event stream (streams 0: FRME)"),
+    (encode_io_header("none", -1, info_node((70000, 48, 2), "none", "test")),
+     "the DV stream carries no events to read: info node: sizeX of stream 0 '70000' is not a sensor size "
+     "(a whole number in 1..65535)"),
 ]
 
 
-@pytest.mark.parametrize("data, message", GARBAGE, ids=["http", "aedat4-file", "bad-flatbuffer", "cut", "frames"])
+@pytest.mark.parametrize("data, message", GARBAGE,
+                         ids=["http", "aedat4-file", "bad-flatbuffer", "cut", "frames", "huge-sizeX"])
 def test_garbage_header_names_the_problem(data, message):
     message = message or "no data for 0.5 s (the DV header stopped half-way)"
     with serve(data) as port:
@@ -221,10 +226,14 @@ def corrupt_lz4() -> bytes:
     return PACKET_HEADER.pack(0, len(data)) + data
 
 
-def outside() -> bytes:
+def outside_events() -> np.ndarray:
     events = some_events(5, t0=1000)
     events["x"][3] = 64
-    return packet(events)
+    return events
+
+
+def outside() -> bytes:
+    return packet(outside_events())
 
 
 AFTER_GOOD = len(GOOD) + len(packet(some_events(3)))
@@ -233,12 +242,19 @@ BAD_PACKETS = [
     (PACKET_HEADER.pack(0, -5), "not a DV stream: packet size -5 is not in 0..268435456"),
     (PACKET_HEADER.pack(0, 12) + b"\x08\x00\x00\x00" + bytes(8),
      "bad event packet FlatBuffer: file identifier b'\\x00\\x00\\x00\\x00', expected b'EVTS' (flatbuffer position 4)"),
-    (outside(), "event (64, 0) at t=1030 us is outside the 64x48 sensor (event 3 of the packet)"),
-    (packet(some_events(4)), "time goes backwards: event 0 of the packet has t=0 us after t=20 us"),
 ]
 
 
-@pytest.mark.parametrize("data, message", BAD_PACKETS, ids=["stream", "size", "flatbuffer", "outside", "time"])
+def test_events_off_the_sensor_or_back_in_time_pass_on_to_the_pipeline():
+    """The source hands over what was sent; the pipeline validates it once (drops and counts, never ends)."""
+    with serve(GOOD, packet(some_events(3)), outside(), packet(some_events(4)), then="close") as port:
+        with DvNetworkSource("127.0.0.1", port, timeout_s=5.0) as source:
+            events, error = receive(source)
+    assert "closed the stream" in str(error)
+    np.testing.assert_array_equal(events, concat_events([some_events(3), outside_events(), some_events(4)]))
+
+
+@pytest.mark.parametrize("data, message", BAD_PACKETS, ids=["stream", "size", "flatbuffer"])
 def test_bad_packet_after_good_ones_names_the_problem(data, message):
     with serve(GOOD, packet(some_events(3)), data) as port:
         with DvNetworkSource("127.0.0.1", port, timeout_s=5.0) as source:
@@ -254,6 +270,21 @@ def test_corrupt_compressed_packet():
     assert len(events) == 0
     assert str(error).startswith(f"dvnet:127.0.0.1:{port}: corrupt packet: lz4 decompression failed")
     assert str(error).endswith(f"at byte {len(header('lz4'))}")
+
+
+def test_lz4_bomb_from_a_server_is_an_error_at_its_bound():
+    """A packet of 32 KiB inflating to 8 MiB of zeros (no size in its frame header): the client stops
+    at the codec's bound (64x + 64 KiB) instead of inflating it all."""
+    compress = lz4.frame.LZ4FrameCompressor()
+    bomb = compress.begin() + compress.compress(bytes(8 << 20)) + compress.flush()
+    limit = 64 * len(bomb) + (64 << 10)
+    assert limit < 8 << 20
+    with serve(header("lz4"), PACKET_HEADER.pack(0, len(bomb)) + bomb) as port:
+        with DvNetworkSource("127.0.0.1", port, timeout_s=5.0) as source:
+            events, error = receive(source)
+    assert len(events) == 0
+    assert str(error) == (f"dvnet:127.0.0.1:{port}: corrupt packet: lz4 frame inflates beyond the {limit}-byte "
+                          f"bound at byte {len(header('lz4'))}")
 
 
 def test_packets_of_other_streams_are_skipped():
@@ -328,3 +359,23 @@ def test_stop_without_start_closes_the_connection():
 def test_bad_timeout():
     with pytest.raises(ValueError, match="timeout_s must be positive or None, got 0"):
         DvNetworkSource("127.0.0.1", 1, timeout_s=0)
+
+
+def test_live_run_survives_an_event_off_the_sensor(tmp_path, capsys):
+    """The issue's case: a DV stream with one event at (1000, 1000) on a 346x260 sensor used to kill
+    `evstream live` (the renderer wrote outside its image); now it is dropped and counted."""
+    from evstream.cli import main
+
+    k = np.arange(3000)
+    events = make_events(k % 346, (k // 346) % 260, 1000 + 20 * k, k % 2)
+    events["x"][1500], events["y"][1500] = 1000, 1000
+    big = encode_io_header("none", -1, info_node((346, 260, 2), "none", "test", 0))
+    data = encode_event_packet(events, compressor("none"))
+    with serve(big, PACKET_HEADER.pack(0, len(data)) + data, then="close") as port:
+        status = main(["live", "--source", f"dvnet:127.0.0.1:{port}", "--headless", "--out", str(tmp_path),
+                       "--window-ms", "10", "--timeout", "5"])
+    out = capsys.readouterr()
+    summary = json.loads(out.out.splitlines()[-1])
+    assert summary["off_sensor_events"] == 1 and summary["events"] == 2999
+    assert "closed the stream" in summary["error"] and status == 2  # the server hung up: said in one line
+    assert (tmp_path / "dvnet.mp4").exists()
