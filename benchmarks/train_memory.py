@@ -97,9 +97,9 @@ def task_data(task: str, workdir: Path, *, small: bool) -> tuple[Path, list[str]
     if task == "mvsec":
         return ROOT / "recordings" / "mvsec_depth", ["task.scenario=synthetic"]
     if task == "cifar10dvs":
-        return cifar10dvs_set(workdir / "cifar10dvs", per_class=5 if small else 10), []
+        return cifar10dvs_set(workdir / "cifar10dvs"), []  # 10 per class: 18 train, 2 test
     if task == "ncaltech101":
-        return ncaltech101_set(workdir / "ncaltech101", per_class=5 if small else 10), []
+        return ncaltech101_set(workdir / "ncaltech101"), []
     if task == "nmnist":
         return nmnist_set(workdir / "nmnist", per_digit=3 if small else None), []
     raise ValueError(f"unknown task {task!r}")
@@ -129,7 +129,7 @@ def main(argv=None) -> int:
     parser.add_argument("--recipe", help="the recipe to run (default: the command's default, cpu)")
     parser.add_argument("--set", action="append", default=[], metavar="GROUP.KEY=VALUE",
                         help="extra setting for every run (repeatable)")
-    parser.add_argument("--small", action="store_true", help="trimmed sets, as tests/train/test_memory.py uses")
+    parser.add_argument("--small", action="store_true", help="trimmed gesture and N-MNIST sets, as tests/train/test_memory.py uses")
     parser.add_argument("--threads", type=int, default=2, help="torch threads of the training run")
     args = parser.parse_args(argv)
     failed = False
