@@ -107,9 +107,10 @@ def task_data(task: str, workdir: Path, *, small: bool) -> tuple[Path, list[str]
 
 def measure(task: str, data: Path, out: Path, options: list[str], *, recipe: str | None = None,
             threads: int = 2, timeout: float = 3600) -> dict:
-    """Run one epoch of ``evstream train`` and return ``{"rc", "out", "err", "max_rss_kib"}``."""
+    """Run one epoch of ``evstream train`` and return ``{"rc", "out", "err", "max_rss_kib"}``; the
+    representation cache goes to ``out`` (never into a bundled data folder)."""
     command = [sys.executable, "-m", "evstream.cli", "train", task, "--data", str(data), "--epochs", "1",
-               "--out", str(out), "--set", "train.progress=false"]
+               "--out", str(out), "--set", "train.progress=false", "--set", f"task.cache_dir={out / 'cache'}"]
     if recipe is not None:
         command += ["--recipe", recipe]
     for option in options:
