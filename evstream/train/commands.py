@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from evstream.errors import UserError
-from evstream.train.recipes import RECIPES, describe
+from evstream.train.recipes import RECIPES, describe, recipe_settings
 
 TASKS = {
     "gesture": "evstream.train.tasks.classification:GestureTask",
@@ -59,7 +59,6 @@ def task_class(name: str):
 def _settings(args) -> tuple[type, dict, dict, dict]:
     """``(task class, default train settings, explicit train settings, checked task options)``."""
     from evstream.train.config import check_options, load_config
-    from evstream.train.recipes import recipe_settings
 
     config = load_config(args.config, args.set)
     for flag, key in FLAG_SETTINGS.items():
