@@ -70,8 +70,8 @@ class Gen1Task:
     conv weights only (scaled by batch / nominal 64), linear to lrf 0.004, 10 warm-up epochs per
     iteration (momentum from 0.8, bias lr from 0.1), gradient norm clipped at 10, 100 epochs. Batch 4
     instead of ``default.yaml``'s 80 (split over 4 GPUs in the paper; ``--recipe paper``): gradients
-    accumulate to the nominal 64 as Ultralytics' do, and one epoch stays under 2 GB. Ultralytics' weight
-    EMA is not used."""
+    accumulate to the nominal 64 as Ultralytics' do (one epoch on the bundled set still peaked at 3.8 GB
+    at scale s). Ultralytics' weight EMA is not used."""
 
     collate = staticmethod(collate_gen1)
 
