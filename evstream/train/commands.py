@@ -192,7 +192,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--net", help="network name (task-specific, e.g. tasnn, masnn, ssnn); = --set task.net=")
     parser.add_argument("--scale", help="model scale (gen1: n, s, m, l, rt); = --set task.scale=")
     parser.add_argument("--recipe", choices=RECIPES, default="cpu",
-                        help="default settings: cpu (the task's own, sized for a laptop: one epoch under 2 GB) or "
+                        help="default settings: cpu (the task's own, sized for a laptop) or "
                              "paper (the official code's hyperparameters for the task and net, listed below); "
                              "--config, --set and the flags override them")
     parser.add_argument("--config", metavar="YAML", help="YAML file with 'train' and 'task' groups of settings")
