@@ -7,6 +7,13 @@ On X ``[T, B, C, H, W]`` (the post-conv/BN input, or U inside the neuron):
 2. Top sets of M: the ``floor(lam C)`` largest channels per step and the ``floor(lam T)`` largest
    steps per channel. The official code marks (t, c) important when it is in exactly one of
    the two sets (``(I_c + I_t) / 2 == 0.5``); ``intersection=True`` uses "in both" instead.
+   ``topk_scope`` says whose top sets: ``"sample"`` (default) takes each sample's own, so a
+   sample's output never depends on the other samples of its batch; ``"batch"`` is the official
+   ``get_im_subim_channels``: its ``important[:, t, topk[:, t]] = 1`` indexes every sample with
+   the top channels of all of them, so a channel is in the top set of step t for every sample
+   when it is in any sample's (and likewise the steps per channel). Training and testing with
+   ``"batch"`` reproduce the official code, whose outputs depend on the batch: at test time its
+   batch is 4 samples x 10 clips; here it is the evaluation's clip chunk (``eval_clips``).
 3. Two CBAM-style spatial maps on the split features, over the flattened (T, C) axis:
    map_im = sigma(conv1([mean(I X) / lam; max(I X)])), map_sub = sigma(conv2([mean((1-I) X) / (1-lam); max((1-I) X)])),
    Y = map_im (I X) + map_sub ((1 - I) X).
@@ -19,7 +26,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["ASA"]
+__all__ = ["ASA", "TOPK_SCOPES"]
+
+TOPK_SCOPES = ("sample", "batch")
+"""Whose top-k sets mark a sample's important (step, channel) pairs: its own, or its batch's union."""
 
 
 class ASA(nn.Module):
@@ -32,6 +42,8 @@ class ASA(nn.Module):
         lam: fraction lambda of important channels / steps (0.5).
         intersection: mark (t, c) important only when in both top sets (paper text) instead of
             exactly one (official code).
+        topk_scope: ``"sample"`` (each sample's top sets) or ``"batch"`` (their union over the
+            batch, the official code); see the module docstring.
 
     Shape: ``[T, B, C, H, W]`` -> same.
 
@@ -40,10 +52,13 @@ class ASA(nn.Module):
     """
 
     def __init__(self, time_steps: int, channels: int, reduction: int = 1, lam: float = 0.5, *,
-                 intersection: bool = False):
+                 intersection: bool = False, topk_scope: str = "sample"):
         super().__init__()
         if not 0.0 < lam < 1.0:
             raise ValueError(f"lam must be in (0, 1), got {lam}")
+        if topk_scope not in TOPK_SCOPES:
+            raise ValueError(f"topk_scope must be one of {TOPK_SCOPES}, got {topk_scope!r}")
+        self.topk_scope = topk_scope
         if reduction < 1 or time_steps // reduction < 1:
             raise ValueError(f"reduction {reduction} does not fit T = {time_steps}")
         self.time_steps, self.channels, self.lam, self.intersection = time_steps, channels, lam, intersection
@@ -68,6 +83,8 @@ class ASA(nn.Module):
         m = self.fc(m.permute(1, 2, 0)).permute(2, 0, 1)
         top_c = torch.zeros_like(m).scatter_(2, m.topk(int(c * self.lam), dim=2).indices, 1.0)
         top_t = torch.zeros_like(m).scatter_(0, m.topk(int(t * self.lam), dim=0).indices, 1.0)
+        if self.topk_scope == "batch":  # [T, B, C]: a set of any sample is every sample's
+            top_c, top_t = (top.amax(dim=1, keepdim=True).expand_as(top) for top in (top_c, top_t))
         mask = top_c * top_t if self.intersection else (top_c + top_t == 1).to(x.dtype)
         return mask.detach()[..., None, None]
 
@@ -81,4 +98,4 @@ class ASA(nn.Module):
 
     def extra_repr(self) -> str:
         return (f"time_steps={self.time_steps}, channels={self.channels}, lam={self.lam}, "
-                f"intersection={self.intersection}")
+                f"intersection={self.intersection}, topk_scope={self.topk_scope!r}")

@@ -6,8 +6,9 @@ Per time step t (potentials in threshold units):
     O[t] = H(U[t] - V_th)                         (rectangular surrogate: 1/a where abs(U - V_th) < a/2)
     H[t] = decay (O[t] V_reset + (1 - O[t]) U[t]) + bias
 
-Defaults: decay 0.3, bias 0, V_th 0.3, V_reset 0 (ASA-SNN; TA-SNN's code resets to V_th:
-pass ``v_reset=v_threshold``), a = 0.5 (DVS Gesture; 1 for CIFAR10-DVS, 0.25 for SHD).
+Defaults: decay 0.3, bias 0, V_th 0.3, V_reset 0 (ASA-SNN's ``IFCell``; the TA-SNN and MA-SNN
+``IFCell`` / ``ConvIFCell`` reset to V_th: pass ``v_reset=v_threshold``), a = 0.5 (DVS Gesture;
+1 for CIFAR10-DVS, 0.25 for SHD).
 With ``liaf=True`` the cell outputs the analogue ReLU(U) instead of O (the "LIAF" mode).
 The gradient flows through O in the reset term, as in the original code.
 """
@@ -31,7 +32,7 @@ class BICLabParams(NamedTuple):
         decay: alpha, the factor on H after reset.
         bias: beta, added to H after the decay.
         v_threshold: V_th.
-        v_reset: potential after a spike (0 in ASA-SNN; V_th in TA-SNN).
+        v_reset: potential after a spike (0 in ASA-SNN; V_th in TA-SNN and MA-SNN).
         surrogate: surrogate name ("rectangle" in the papers).
         alpha: surrogate width a.
         liaf: output ReLU(U) instead of spikes.

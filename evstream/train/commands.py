@@ -1,8 +1,10 @@
 """``evstream train TASK`` and ``evstream eval TASK``: the shared trainer driven from the command line.
 
-Settings come, last one winning, from the task's paper defaults, ``--config FILE``, ``--set
-group.key=value`` and the flags (``--epochs`` is ``--set train.epochs=...``); all are checked
-against their targets' types before anything runs (:mod:`evstream.train.config`).
+Settings come, last one winning, from the task's defaults, the ``--recipe`` (``cpu``: those
+defaults; ``paper``: the official code's hyperparameters, :mod:`evstream.train.recipes`),
+``--config FILE``, ``--set group.key=value`` and the flags (``--epochs`` is ``--set
+train.epochs=...``); all are checked against their targets' types before anything runs
+(:mod:`evstream.train.config`).
 
 ``--resume`` continues ``<out>/last.pt`` with the train settings saved in it. A setting this
 command gives explicitly (config file, ``--set``, flags) replaces the saved one (``--epochs 20``
@@ -23,6 +25,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from evstream.errors import UserError
+from evstream.train.recipes import RECIPES, describe, recipe_settings
 
 TASKS = {
     "gesture": "evstream.train.tasks.classification:GestureTask",
@@ -38,6 +41,11 @@ FLAG_SETTINGS = {"epochs": "train.epochs", "batch_size": "train.batch_size", "lr
                  "device": "train.device", "seed": "train.seed", "net": "task.net", "scale": "task.scale",
                  "cache_dir": "task.cache_dir"}
 """Command-line flag -> the config entry it sets (after --config and --set: the flag wins)."""
+
+
+RECIPE_EPILOG = ("--recipe paper (task, net: settings, source):\n" + describe()
+                 + "\nOther tasks and nets have no official code to follow: only --recipe cpu.")
+"""The paper recipes, listed under ``evstream train --help`` and ``evstream eval --help``."""
 
 
 def task_class(name: str):
@@ -60,8 +68,15 @@ def _settings(args) -> tuple[type, dict, dict, dict]:
             group, name = key.split(".")
             config[group][name] = value
     cls = task_class(args.task)
-    defaults = {**getattr(cls, "train_defaults", {}), "out_dir": f"runs/{args.task}"}
-    return cls, defaults, config["train"], check_options("task", cls, config["task"])
+    recipe_train, recipe_task = recipe_settings(args.task, args.recipe, _net(cls, config["task"]))
+    defaults = {**getattr(cls, "train_defaults", {}), **recipe_train, "out_dir": f"runs/{args.task}"}
+    return cls, defaults, config["train"], check_options("task", cls, {**recipe_task, **config["task"]})
+
+
+def _net(cls: type, task_options: dict) -> str | None:
+    """The net a task will build: its ``net`` setting, else the class's default (None: the task has no choice)."""
+    parameter = inspect.signature(cls).parameters.get("net")
+    return task_options.get("net", None if parameter is None else parameter.default)
 
 
 def _resumed_settings(defaults: dict, explicit: dict) -> dict:
@@ -180,6 +195,10 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, help="dataset folder in the dataset's own layout")
     parser.add_argument("--net", help="network name (task-specific, e.g. tasnn, masnn, ssnn); = --set task.net=")
     parser.add_argument("--scale", help="model scale (gen1: n, s, m, l, rt); = --set task.scale=")
+    parser.add_argument("--recipe", choices=RECIPES, default="cpu",
+                        help="default settings: cpu (the task's own, sized for a laptop) or "
+                             "paper (the official code's hyperparameters for the task and net, listed below); "
+                             "--config, --set and the flags override them")
     parser.add_argument("--config", metavar="YAML", help="YAML file with 'train' and 'task' groups of settings")
     parser.add_argument("--set", action="append", metavar="GROUP.KEY=VALUE",
                         help="override one setting, e.g. train.lr=1e-3 or task.time_steps=16 (repeatable; "
@@ -196,7 +215,8 @@ def register(subparsers) -> None:
     """Add the ``train`` and ``eval`` subcommands."""
     train = subparsers.add_parser("train", help="train a task's network (DDP: torchrun --nproc_per_node N)",
                                   description="Train a task's network; checkpoints, log.csv and tensorboard/ go to "
-                                              "the run folder (--out).")
+                                              "the run folder (--out).", epilog=RECIPE_EPILOG,
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     _common(train)
     train.add_argument("--epochs", type=int, help="epochs to train (>= 1); = --set train.epochs=")
     train.add_argument("--lr", type=float, help="learning rate; = --set train.lr=")
@@ -209,7 +229,8 @@ def register(subparsers) -> None:
 
     evaluate = subparsers.add_parser("eval", help="evaluate a checkpoint on a task's test split",
                                      description="Evaluate a checkpoint on a task's test split; prints the metrics "
-                                                 "as one JSON object (null where a metric is undefined).")
+                                                 "as one JSON object (null where a metric is undefined).",
+                                     epilog=RECIPE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     _common(evaluate)
     evaluate.add_argument("--checkpoint", required=True,
                           help="a training checkpoint (last.pt, best.pt) or an exported live checkpoint (--export)")

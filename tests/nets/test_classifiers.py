@@ -128,6 +128,75 @@ def test_masnn_rejects_unknown_options_and_builds_asa():
     assert net(frames(8)).shape == (2, 11)
 
 
+class OfficialSpike(torch.autograd.Function):
+    """The BICLab ``ActFun``: forward ``u >= 0``; backward ``1 / (2 lens)`` where ``|u| < lens`` (lens = a / 2)."""
+
+    @staticmethod
+    def forward(ctx, u, lens):
+        ctx.save_for_backward(u)
+        ctx.lens = lens
+        return u.ge(0.0).to(u.dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (u,) = ctx.saved_tensors
+        return grad * (u.abs() < ctx.lens).to(grad.dtype) / (2 * ctx.lens), None
+
+
+def official_cell(current, reset: str, lens: float = 0.25):
+    """The official ``IFCell`` / ``ConvIFCell`` forward over ``current`` ``[T, ...]``: ``u = h + input;
+    o = ActFun(u - Vthres); h = o * R + (1 - o) * u; h = h * alpha + beta`` with alpha 0.3, beta 0, Vthres 0.3
+    and R = ``Vthres`` (MA-SNN's ``MA_SNN/module/LIF.py``) or ``Vreset`` = 0 (ASA-SNN's ``models/module/LIF.py``)."""
+    v_th = 0.3
+    r = v_th if reset == "Vthres" else 0.0
+    h, spikes = torch.zeros_like(current[0]), []
+    for step in current:
+        u = h + step
+        o = OfficialSpike.apply(u - v_th, lens)
+        h = (o * r + (1 - o) * u) * 0.3 + 0.0
+        spikes.append(o)
+    return torch.stack(spikes)
+
+
+def official_rates(net, x, reset: str):
+    """The net's synapses and attention with every cell run as :func:`official_cell`; the output is the last
+    layer's spikes summed over T and divided by T (the official ``Net.forward``)."""
+    for i, layer in enumerate([*net.features, *net.classifier]):
+        if i == len(net.features):
+            x = x.flatten(2)
+        current = layer.synapse(x)
+        x = official_cell(current if layer.attention is None else layer.attention(current), reset)
+    return x.sum(0) / x.shape[0]
+
+
+@pytest.mark.parametrize("asa, reset", [(False, "Vthres"), (True, "Vreset")])
+def test_masnn_cells_follow_the_official_code(asa, reset):
+    """MA-SNN's cells reset to V_th, ASA-SNN's to 0: outputs and input gradients equal the official recurrence."""
+    weights = torch.arange(1.0, 12.0, dtype=torch.float64)
+    with torch.enable_grad():
+        torch.manual_seed(3)
+        # training mode: BatchNorm on batch statistics gives every layer spikes (eval's fresh running stats do not)
+        net = masnn_gesture(time_steps=10, input_size=16, attention="TCSA", asa=asa).double().train()
+        cells = [layer.neuron for layer in [*net.features, *net.classifier]]
+        assert {cell.p.v_reset for cell in cells} == {0.3 if reset == "Vthres" else 0.0}
+        x = (frames(10, b=3).double() * 2).requires_grad_()
+        rates = net(x)
+        (grad,) = torch.autograd.grad((rates * weights).sum(), x)
+        expected = official_rates(net, x, reset)
+        (expected_grad,) = torch.autograd.grad((expected * weights).sum(), x)
+        torch.testing.assert_close(rates, expected)
+        torch.testing.assert_close(grad, expected_grad)
+        assert 0 < float(rates.detach().mean()) < 1 and float(grad.abs().sum()) > 0
+        # the other reset fires otherwise already in the first layer: the comparison tells them apart
+        layer = net.features[0]
+        current = layer.attention(layer.synapse(x))
+        other = "Vreset" if reset == "Vthres" else "Vthres"
+        assert torch.equal(official_cell(current, reset), layer.neuron(current)[0])
+        assert not torch.equal(official_cell(current, other), layer.neuron(current)[0])
+    if asa:
+        assert all(layer.attention is None for layer in net.classifier)  # ASA-SNN's FC layers: attention "no"
+
+
 def test_temporal_transformer_starts_as_group_averages():
     tt = TemporalTransformer(8, 3)
     groups = [[0, 1, 2], [3, 4, 5], [6, 7]]

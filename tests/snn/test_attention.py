@@ -132,6 +132,68 @@ def test_asa_mask_hand_case():
     assert mod.importance(x).flatten().tolist() == [1.0, 0.0, 0.0, 0.0]
 
 
+def official_asa(mod, x):
+    """ASA-SNN's ``ASA.forward`` (``models/module/Attn.py``) transcribed on ``[N, T, C, H, W]`` with ``mod``'s weights.
+
+    The top sets are marked as its ``get_im_subim_channels`` marks them, ``important[:, i, topk[:, i]] = 1``:
+    the index ``topk[:, i]`` holds every sample's top entries and the leading ``:`` writes them into every sample.
+    """
+    n, t, c, h, w = x.shape
+    avg, mx = x.mean(dim=(3, 4), keepdim=True), x.amax(dim=(3, 4), keepdim=True)  # AdaptiveAvg/MaxPool3d((None, 1, 1))
+    m = 0.5 * (avg + mx) + mod.a * avg + mod.b * mx
+    m = mod.fc(m.squeeze().transpose(1, 2)).transpose(1, 2)                    # [N, T, C]
+
+    def im_subim(k, scores):                                                    # scores [N, rows, cols]
+        topk = torch.topk(scores, dim=2, k=k).indices
+        important = torch.zeros_like(scores)
+        for i in range(scores.shape[1]):
+            important[:, i, topk[:, i]] = 1
+        return important
+
+    important = (im_subim(int(c * mod.lam), m) + im_subim(int(t * mod.lam), m.transpose(1, 2)).transpose(1, 2)) / 2
+    important = torch.where(important == 0.5, 1, 0)[..., None, None]
+    im = (important * x).reshape(n, t * c, h, w)
+    sub = ((1.0 - important) * x).reshape(n, t * c, h, w)
+    im_map = torch.sigmoid(mod.conv_im(torch.cat([im.mean(1, keepdim=True) / mod.lam, im.amax(1, keepdim=True)], 1)))
+    sub_map = torch.sigmoid(mod.conv_sub(torch.cat([sub.mean(1, keepdim=True) / (1 - mod.lam),
+                                                    sub.amax(1, keepdim=True)], 1)))
+    return (im_map * im + sub_map * sub).reshape(n, t, c, h, w)
+
+
+@pytest.mark.parametrize("reduction", [1, 2])
+def test_asa_batch_scope_equals_the_official_code(reduction):
+    x = torch.randn(6, 3, 8, 4, 4, generator=G, dtype=torch.float64)          # [T, B, C, H, W], distinct samples
+    mod = ASA(6, 8, reduction=reduction, topk_scope="batch").double()
+    with torch.no_grad():
+        official = official_asa(mod, x.transpose(0, 1)).transpose(0, 1)
+        torch.testing.assert_close(mod(x), official)
+        batch_mask = mod.importance(x)
+        alone_batch = mod(x[:, 1:2])
+        mod.topk_scope = "sample"
+        assert not torch.equal(mod.importance(x), batch_mask)                  # the union changes the sets
+        assert float((mod(x) - official).abs().max()) > 1e-3
+        torch.testing.assert_close(mod(x[:, 1:2]), alone_batch)                # a sample alone is its own batch
+
+
+def test_asa_batch_scope_hand_case():
+    # T = 2, C = 2, lam = 0.5: one top channel per step, one top step per channel; M = the constants below
+    mod = ASA(2, 2, topk_scope="batch").double()
+    with torch.no_grad():
+        mod.fc.weight.copy_(torch.eye(2))
+        mod.a.zero_()
+        mod.b.zero_()
+    vals = torch.tensor([[[3.0, 1.0], [2.0, 1.0]], [[2.0, 0.0], [3.0, 0.0]]], dtype=torch.float64)  # [T, B, C]
+    x = vals[..., None, None].expand(2, 2, 2, 2, 2).clone()
+    # both samples: top channel c0 at t0 and t1. Top step of c0: t0 (sample 0), t1 (sample 1); of c1: t0 (both).
+    # batch union: channel set {(t0,c0), (t1,c0)}, step set {(t0,c0), (t1,c0), (t0,c1)}; exactly one: (t0,c1)
+    assert mod.importance(x)[..., 0, 0].tolist() == [[[0.0, 1.0], [0.0, 1.0]], [[0.0, 0.0], [0.0, 0.0]]]
+    mod.topk_scope = "sample"
+    # sample 0: steps {(t0,c0), (t0,c1)} -> (t0,c1), (t1,c0); sample 1: steps {(t1,c0), (t0,c1)} -> (t0,c0), (t0,c1)
+    assert mod.importance(x)[..., 0, 0].tolist() == [[[0.0, 1.0], [1.0, 1.0]], [[1.0, 0.0], [0.0, 0.0]]]
+    with pytest.raises(ValueError, match="topk_scope"):
+        ASA(2, 2, topk_scope="global")
+
+
 def test_sdsa_equals_direct_formula():
     t, b, c, h, w, heads = 3, 2, 8, 3, 3, 2
     torch.manual_seed(0)  # the conv weights come from the global generator: fixed, whatever ran before

@@ -31,6 +31,7 @@ from evstream.nets.depth import DEPTH_NETS
 from evstream.nets.depth.live import save_depth
 from evstream.train.depth_losses import E2DEPTH_GRAD_WEIGHT, STEREOSPIKE_GRAD_WEIGHT, e2depth_loss, stereospike_loss
 from evstream.train.depth_metrics import ALPHA, evaluate_depth, log_to_depth
+from evstream.train.recipes import PAPER
 
 __all__ = ["MvsecTask", "STEREOSPIKE_RECIPE", "TARGETS", "log_depth_target", "per_pixel_prior"]
 
@@ -40,8 +41,7 @@ INDOOR_ALPHA = 6.0
 TARGETS = ("metric", "log")
 """What a depth net learns: metres, or normalised log depth."""
 
-STEREOSPIKE_RECIPE = {"optimizer": "adam", "lr": 2e-4, "weight_decay": 0.0, "batch_size": 1, "epochs": 70,
-                      "schedule": "multistep", "milestones": (8, 42, 60), "gamma": 0.5}
+STEREOSPIKE_RECIPE = PAPER["mvsec"]["stereospike"]["train"]
 """The official StereoSpike ``train.py`` as ``train`` settings: Adam lr 2e-4, no weight decay, batch 1,
 70 epochs, MultiStepLR halving the lr after epochs 8, 42 and 60. (The paper's text says lr / 10 at 10,
 25 and 40 over 30 epochs; the code is followed.)"""
@@ -83,10 +83,13 @@ class MvsecTask:
         net: ``"spiking_depth_unet"`` (cumulative stack, E2Depth loss) or ``"stereospike"`` (histogram,
             StereoSpike loss).
         scenario: ``"outdoor"``, ``"indoor1"`` .. ``"indoor3"`` or ``"synthetic"``.
-        time_steps: T of the cumulative stack (U-Net).
+        time_steps: T of the cumulative stack (U-Net; 3, the bundled model's).
         cameras: ``["left"]`` or ``["left", "right"]``.
         window_us: event window before each depth map.
-        base_channels, stages: network widths (``stages`` is the U-Net's).
+        base_channels: the first width; None: StereoSpike's official 32, the U-Net's 8 (the bundled
+            model's: at T 5 and width 32, one full-frame training step needs 5.3 GB; at T 3 and width 16,
+            2.1 GB).
+        stages: the U-Net's encoder stages.
         target: what the net learns, ``"metric"`` (metres) or ``"log"`` (normalised log depth); None: metric
             for StereoSpike (its official ``learned_metric = 'LIN'``), log for the U-Net (its sigmoid
             output can only be log depth).
@@ -107,7 +110,7 @@ class MvsecTask:
     (StereoSpike's official schedule: :data:`STEREOSPIKE_RECIPE`)."""
 
     def __init__(self, data_dir: os.PathLike | str, *, net: str = "spiking_depth_unet", scenario: str = "outdoor",
-                 time_steps: int = 5, cameras=("left",), window_us: int = 50_000, base_channels: int = 32,
+                 time_steps: int = 3, cameras=("left",), window_us: int = 50_000, base_channels: int | None = None,
                  stages: int = 4, target: str | None = None, si_lambda: float = 1.0,
                  grad_weight: float | None = None, train_crop=None, train_flip: bool = False,
                  cache_dir: os.PathLike | str | None = None, test_data: os.PathLike | str | None = None,
@@ -120,6 +123,7 @@ class MvsecTask:
                              f"(one of {', '.join(TARGETS) if net == 'stereospike' else 'log'})")
         check_positive("task", time_steps=time_steps, window_us=window_us, base_channels=base_channels,
                        stages=stages)
+        base_channels = base_channels or (32 if net == "stereospike" else 8)
         self.data_dir, self.net, self.scenario = data_dir, net, scenario
         self.time_steps, self.cameras, self.window_us = int(time_steps), tuple(cameras), int(window_us)
         self.base_channels, self.stages, self.si_lambda = int(base_channels), int(stages), float(si_lambda)
