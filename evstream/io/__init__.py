@@ -11,6 +11,7 @@ import os
 
 import numpy as np
 
+from evstream.events import EventFileError
 from evstream.io.aedat2 import ChipInferredWarning
 from evstream.io.corruption import CorruptDataWarning
 from evstream.io.reader import EventReader
@@ -28,15 +29,17 @@ def open_events(path: os.PathLike | str, *, format: str | None = None, **options
     without an ``# AEChip:`` line), ``camera`` (MVSEC/DSEC), ``dataset`` (ATIS .bin: ``"nmnist"``
     or ``"ncaltech101"``), ``threads`` (whole-file decodes) or ``sensor_size`` (files without
     geometry: headerless DAT and RAW, ATIS .bin, npz, AEDAT 3.1). An option the format's reader
-    does not take is a ValueError naming the file, the format and the options it does take.
+    does not take is a ValueError naming the file, the format and the options it does take (an
+    EventFileError when the format was detected: the file is not what the options expect).
     """
+    detected = format is None
     format = format or detect_format(path)
     cls = reader_class(format)
     accepted = [name for name in inspect.signature(cls).parameters if name != "path"]
     unknown = [name for name in options if name not in accepted]
     if unknown:
-        raise ValueError(f"{path}: {format} files take no {', '.join(unknown)} option "
-                         f"(they take: {', '.join(accepted) or 'none'})")
+        reason = f"{format} files take no {', '.join(unknown)} option (they take: {', '.join(accepted) or 'none'})"
+        raise EventFileError(path, reason) if detected else ValueError(f"{path}: {reason}")
     return cls(path, **options)
 
 

@@ -129,3 +129,11 @@ def test_duplicated_removed_and_zeroed_chunks_never_crash(source, keep, options,
         _read_damaged(path, damaged, options)
 
     check()
+
+
+def test_a_flip_that_makes_another_format_names_the_file(shared, tmp_path):
+    """'#' ^ 6 is '%': the AEDAT 2.0 file now reads as DAT, whose reader takes no chip: an EventFileError."""
+    source, keep, options = FILES[[f[0].name for f in FILES].index("MovingDarkBox_dvs128.aedat")]
+    damaged = bytearray(source.read_bytes()[:keep])
+    damaged[0] ^= 6
+    assert _read_damaged(tmp_path / source.name, bytes(damaged), options) is None
