@@ -117,7 +117,7 @@ class NMNISTTask(_ClassificationTask):
 
     Args:
         data_dir: the folder holding ``Train/`` (and ``Test/`` for ``--split test``).
-        net: ``"cnn"`` (builder ``cnn_nmnist``).
+        net: ``"cnn"`` (builder ``cnn_nmnist``) or ``"sdt"`` (``sdt_nmnist``, the Spike-driven Transformer).
         time_steps, dt_ms: T frames of ``dt_ms`` (3 x 110 ms); ds: spatial downsampling (1: 34x34).
         max_shift: training shift in pixels (:class:`RandomShiftFrames`; 3, 0 turns it off).
         max_drop: largest share of a training sample's events dropped (:class:`RandomDropEvents`; 0.3).
@@ -130,7 +130,7 @@ class NMNISTTask(_ClassificationTask):
 
     dataset_cls = NMNIST
     family = "nmnist"
-    losses = {"cnn": ("rate_mse",)}
+    losses = {"cnn": ("rate_mse",), "sdt": ("ce", "tet")}
     defaults = {"time_steps": 3, "dt_ms": 110, "ds": 1, "n_clips": 1}
     train_defaults = {"optimizer": "adam", "lr": 2e-3, "weight_decay": 0.0, "batch_size": 32, "epochs": 30,
                       "schedule": "cosine"}
