@@ -46,7 +46,7 @@ def _worker(mode: str, steps: int, batch: int, repeats: int, threads: int) -> di
 
     def step() -> None:
         net.zero_grad(set_to_none=False)
-        F.cross_entropy(net(x), labels).backward()
+        F.cross_entropy(net(x).logits, labels).backward()
 
     for p in net.parameters():  # gradients allocated before the baseline: the same in both modes
         p.grad = torch.zeros_like(p)

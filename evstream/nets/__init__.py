@@ -11,7 +11,7 @@ from evstream.nets.registry import BUILDERS, build, builder, names, register
 from evstream.nets.sdt import SDTOutput, SpikeDrivenTransformer, sdt_cifar10dvs, sdt_gesture, sdt_nmnist
 from evstream.nets.spike_yolo import SpikeYOLO, spike_yolo
 from evstream.nets.ssnn import SSNN, SSNNOutput, TemporalTransformer, ssnn_cifar10dvs, ssnn_gesture
-from evstream.nets.trevsnn import TRevSNN, trevsnn_cifar10dvs, trevsnn_gesture
+from evstream.nets.trevsnn import TRevSNN, TRevSNNOutput, trevsnn_cifar10dvs, trevsnn_gesture
 from evstream.nets.tasnn import ClassifierRun, SpikingClassifier, SpikingLayer, tasnn_cifar10dvs, tasnn_gesture
 
 register("spiking_depth_unet")(spiking_depth_unet)
@@ -21,4 +21,4 @@ __all__ = ["ATTENTIONS", "BUILDERS", "ClassifierRun", "cnn_nmnist", "PLACEMENTS"
            "SpikeYOLO", "SpikingLayer", "TemporalTransformer", "build", "builder", "masnn", "masnn_cifar10dvs", "masnn_gesture",
            "names", "nmnist", "register", "sdt", "SDTOutput", "SpikeDrivenTransformer", "sdt_cifar10dvs", "sdt_gesture",
            "sdt_nmnist", "spiking_depth_unet", "stereospike", "ssnn", "ssnn_cifar10dvs", "ssnn_gesture", "spike_yolo", "tasnn", "tasnn_cifar10dvs",
-           "tasnn_gesture", "trevsnn", "TRevSNN", "trevsnn_cifar10dvs", "trevsnn_gesture"]
+           "tasnn_gesture", "trevsnn", "TRevSNN", "TRevSNNOutput", "trevsnn_cifar10dvs", "trevsnn_gesture"]

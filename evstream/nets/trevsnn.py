@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -35,7 +36,7 @@ from torch.nn import functional as F
 from evstream.nets.registry import register
 from evstream.snn import quantize
 
-__all__ = ["Column", "ScaledStdConv2d", "SpikeConvNeXtBlock", "TRevSNN", "TemporalReversible", "spike",
+__all__ = ["Column", "ScaledStdConv2d", "SpikeConvNeXtBlock", "TRevSNN", "TRevSNNOutput", "TemporalReversible", "spike",
            "trevsnn_cifar10dvs", "trevsnn_gesture"]
 
 ALPHA_INIT = 0.5
@@ -173,16 +174,19 @@ class Column(nn.Module):
 
 @contextlib.contextmanager
 def _running_stats_frozen(module: nn.Module):
-    """BN momentum 0 inside (the recomputation must not update the running statistics a second time)."""
+    """BN momentum 0 inside and its batch count restored after (the recomputation must not update the
+    running statistics a second time)."""
     bns = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    saved = [m.momentum for m in bns]
+    saved = [(m.momentum, None if m.num_batches_tracked is None else m.num_batches_tracked.clone()) for m in bns]
     for m in bns:
         m.momentum = 0.0
     try:
         yield
     finally:
-        for m, momentum in zip(bns, saved):
+        for m, (momentum, tracked) in zip(bns, saved):
             m.momentum = momentum
+            if tracked is not None:
+                m.num_batches_tracked.copy_(tracked)
 
 
 def _leaf(x: torch.Tensor) -> torch.Tensor:
@@ -274,6 +278,12 @@ class _SpikeClassifier(nn.Module):
         return self.fc2(self.fc1(spike(x).mean(dim=(-1, -2), keepdim=True))).flatten(1)
 
 
+class TRevSNNOutput(NamedTuple):
+    """T-RevSNN predictions: ``logits [B, C]`` of the classifier read once after the last column."""
+
+    logits: torch.Tensor
+
+
 class TRevSNN(nn.Module):
     """T-RevSNN for event frames: T columns (one per frame), the classifier on ``c_3^(T) / T``.
 
@@ -285,7 +295,7 @@ class TRevSNN(nn.Module):
         kernel_size: depthwise kernel (3).
         reversible: train with :class:`TemporalReversible` (memory O(1) in T); False: plain BPTT.
 
-    Shape: ``[T, B, C_in, H, W]`` (H, W multiples of 4) -> logits ``[B, num_classes]``.
+    Shape: ``[T, B, C_in, H, W]`` (H, W multiples of 4) -> :class:`TRevSNNOutput` (logits ``[B, num_classes]``).
     """
 
     def __init__(self, num_classes: int, time_steps: int, *, in_channels: int = 2,
@@ -301,7 +311,7 @@ class TRevSNN(nn.Module):
         self.classifier = _SpikeClassifier(channels[3], num_classes)
         self.apply(_init_weights)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor) -> TRevSNNOutput:
         if x.ndim != 5 or x.shape[0] != self.time_steps or x.shape[-1] % 4 or x.shape[-2] % 4:
             raise ValueError(f"expected frames [T={self.time_steps}, B, C, H, W] with H, W multiples of 4, "
                              f"got shape {tuple(x.shape)}")
@@ -314,7 +324,7 @@ class TRevSNN(nn.Module):
             for t, column in enumerate(self.columns):
                 c = column.step(x[t], c)
             c3 = c[3]
-        return self.classifier(c3 / self.time_steps)
+        return TRevSNNOutput(self.classifier(c3 / self.time_steps))
 
     def extra_repr(self) -> str:
         return f"time_steps={self.time_steps}, reversible={self.reversible}"
@@ -341,7 +351,7 @@ def trevsnn_gesture(*, num_classes: int = 11, in_channels: int = 2, input_size: 
 
     Example:
         >>> net = trevsnn_gesture(time_steps=2)
-        >>> net(torch.rand(2, 1, 2, 32, 32)).shape
+        >>> net(torch.rand(2, 1, 2, 32, 32)).logits.shape
         torch.Size([1, 11])
     """
     if input_size % 4:
