@@ -84,6 +84,25 @@ def test_reversible_gradients_equal_stored_activation_gradients(steps):
         torch.testing.assert_close(b1, b2, rtol=1e-12, atol=0)
 
 
+def test_float32_reversible_gradients_on_sparse_events():
+    # official initialisation (zero biases): the empty pixels hold exact zeros on the edge of the spike's
+    # gradient window; rebuilt through many columns they must keep their gradient mask
+    torch.manual_seed(1)
+    net = TRevSNN(5, 6, channels=(4, 8, 8, 16))
+    with torch.no_grad():
+        for column in net.columns:
+            for a in column.alphas:
+                a.uniform_(0.3, 0.9)
+    ref = copy.deepcopy(net)
+    ref.reversible = False
+    x = torch.poisson(torch.full((6, 2, 2, 16, 16), 0.3))
+    for model in (net, ref):
+        F.cross_entropy(model(x).logits, torch.tensor([0, 3])).backward()
+    for (name, p), q in zip(net.named_parameters(), ref.parameters()):
+        if q.grad is not None:
+            torch.testing.assert_close(p.grad, q.grad, rtol=1e-5, atol=1e-7, msg=name)
+
+
 def test_reversible_reconstruction_undoes_the_step():
     column = Column(2, (4, 8, 8, 16), 3, first=False, shared=small_net(2).shared).double().eval()
     prev = [torch.randn(2, c, s, s, dtype=torch.float64) for c, s in ((4, 8), (8, 4), (8, 2), (16, 2))]
