@@ -5,7 +5,8 @@ sensor) becomes the net's input and the net predicts (``torch.no_grad``, eval mo
 
 - ``spiking_depth_unet``: the depth paper's U-Net at its default size (widths 32-512, 4 stages,
   T = 5 cumulative stack), and the small bundled size (widths 8-64, 3 stages, T = 3);
-- ``stereospike``: StereoSpike (widths 32-512, 3x3 kernels) on the 4-channel stereo histogram.
+- ``stereospike``: the official StereoSpike (widths 32-512, 5x5 and 3x3 kernels, 18,148,708 parameters) on
+  the 4-channel stereo histogram.
 
 Times are the best of ``--repeat`` calls after one warm-up call: representation (``repr ms``) and
 network (``net ms``). glibc malloc trap (ECOSYSTEM.md): this script re-executes itself with
@@ -60,7 +61,7 @@ def configurations():
         ("spiking_depth_unet (32-512, T=5)", lambda: spiking_depth_unet(time_steps=5), stack(5)),
         ("spiking_depth_unet bundled (8-64, T=3)",
          lambda: spiking_depth_unet(time_steps=3, base_channels=8, stages=3), stack(3)),
-        ("stereospike (32-512, stereo)", lambda: stereospike(in_channels=4), stereo),
+        ("stereospike (official, 32-512, stereo)", lambda: stereospike(in_channels=4), stereo),
     ]
 
 

@@ -17,13 +17,16 @@ from pathlib import Path
 
 import numpy as np
 import tonic.functional
+import tonic.io
 
 from _timing import best_rate
 from evstream.events import EVENT_DTYPE
-from evstream.ops import (integrate_by_number, last_polarity_frames, to_cumulative_stack, to_frame,
-                          to_stereospike_histogram, to_tasnn_frames, to_time_surface, to_voxel_grid)
+from evstream.ops import (integrate_by_number, last_polarity_frames, to_averaged_time_surface, to_cumulative_stack,
+                          to_frame, to_stereospike_histogram, to_tasnn_frames, to_time_surface, to_voxel_grid)
 
 N_BINS = 10
+TONIC_HATS_EVENTS = 20_000
+"""tonic's HATS is a Python loop per event: timed on this many events (its own int16 dtype), reported per event."""
 
 
 def random_events(n: int, width: int, height: int, seed: int = 0) -> np.ndarray:
@@ -96,6 +99,11 @@ def bench(width: int, height: int, n: int, repeat: int) -> list[tuple[str, float
         exponents = np.log(surfaces)  # -inf where no event came, as in the kernel
     rows.append(("  np.exp of those surfaces' exponents alone",
                  best_rate(lambda: np.exp(exponents, out=floats), n, repeat), None))
+    hats_sample = events[:TONIC_HATS_EVENTS].astype(tonic.io.events_struct)
+    rows.append(("to_averaged_time_surface (HATS, tonic's defaults) | tonic", best_rate(
+        lambda: to_averaged_time_surface(events, sensor), n, repeat), best_rate(
+        lambda: tonic.functional.to_averaged_timesurface_numpy(hats_sample, sensor, 10, 5, 1e3, 100, "exp"),
+        TONIC_HATS_EVENTS, 1)))
     reference = spikingjelly_integrate()
     rows.append(("integrate_by_number 10 | spikingjelly",
                  best_rate(lambda: integrate_by_number(events, sensor, N_BINS, out=floats), n, repeat),
@@ -122,8 +130,8 @@ def bench(width: int, height: int, n: int, repeat: int) -> list[tuple[str, float
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=10_000_000)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--events", type=int, default=10_000_000, help="events per sensor size (default 10 M)")
+    parser.add_argument("--repeat", type=int, default=3, help="timed calls per kernel; the best counts (default 3)")
     args = parser.parse_args()
     for width, height in ((346, 260), (1280, 720)):
         rows = bench(width, height, args.events, args.repeat)

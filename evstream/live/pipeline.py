@@ -26,7 +26,7 @@ import numpy as np
 from evstream.live.queues import DropOldestQueue, LatestSlot
 from evstream.live.source import EventSource, SourceError
 from evstream.live.validate import BatchValidator
-from evstream.live.windowing import EventWindows, Window
+from evstream.live.windowing import REORDER_US, EventWindows, Window
 
 _POLL_S = 0.05  # the model thread's longest wait before it looks at the stop flag again
 
@@ -94,8 +94,11 @@ class Pipeline:
     Args:
         source: a started or unstarted :class:`EventSource`.
         window_us: window length on the event clock.
-        filters: callables events -> events applied to every batch in order (stateful filters keep
-            their state across batches: chunked == whole).
+        filters: callables events -> events applied to every batch in order. A transform with a
+            ``stream()`` method (Denoise, RefractoryPeriod, BackgroundActivityFilter, HotPixelFilter)
+            runs as its stream: its state carries across batches (chunked == whole), steps back up
+            to the windows' reordering tolerance pass, and every filter with a ``reset()`` starts
+            afresh after each pass (a loop's turn, the next file).
         model: callable events -> output for each window (None: events only, for viewing).
         max_lag_ms: drop a window that completes more than this late.
         max_pending_events: bound on the events held for the open window (the oldest are dropped).
@@ -109,7 +112,8 @@ class Pipeline:
                  model: Callable[[np.ndarray], Any] | None = None, max_lag_ms: float = 150.0,
                  max_pending_events: int = 8 << 20, on_result: Callable[[WindowResult], None] | None = None,
                  taps: Sequence[Callable[[np.ndarray], Any]] = ()):
-        self.source, self.filters, self.model, self.taps = source, list(filters), model, list(taps)
+        self.source, self.model, self.taps = source, model, list(taps)
+        self.filters = [f.stream(max_step_back_us=REORDER_US) if hasattr(f, "stream") else f for f in filters]
         self.on_result = on_result
         self.max_lag_s = max_lag_ms / 1e3
         self.model_enabled = True  # toggled from the GUI
@@ -198,6 +202,7 @@ class Pipeline:
                 self._submit(self.windows.push(events, batch.t_end_us, batch.pass_end, batch.label), batch.wall_time)
                 if batch.pass_end:
                     self._ingest_at_end = True
+                    self._reset_filters()
             if not self._stop.is_set():
                 self._submit(self.windows.finish(), time.monotonic())
                 self._ingest_at_end = True
@@ -211,6 +216,12 @@ class Pipeline:
         except SourceError:
             if self.source.error is None:
                 raise
+
+    def _reset_filters(self) -> None:
+        """Forget the stateful filters' history: the next pass starts over in time."""
+        for f in self.filters:
+            if hasattr(f, "reset"):
+                f.reset()
 
     def _submit(self, windows: list[Window], arrived: float) -> None:
         for window in windows:

@@ -4,7 +4,9 @@ Each sample is one window sequence (a playlist's file); its prediction is the cl
 window the model saw in it (the partial last window covers the whole sample when the model's
 window is as long as the recording, as N-MNIST's is). A sample is scored when the next sequence
 starts, or by :meth:`PlaylistScore.finish` at the end. A folder name matches a class name equal to
-it or, in tonic's ``"<label> - <name>"`` style (N-MNIST's ``"3 - three"``), its part before ``" - "``.
+it or, in tonic's ``"<label> - <name>"`` style (N-MNIST's ``"3 - three"``), its part before ``" - "``;
+a sample whose folder names none of the model's classes (a folder of recordings sorted by format, say)
+is not scored but counted in ``unscored``, so a running accuracy never counts what has no ground truth.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ class PlaylistScore:
     def __init__(self):
         self.samples = 0
         self.correct = 0
+        self.unscored = 0
         self.last: tuple[str, str] | None = None  # (truth, prediction) of the sample scored last
         self._open: tuple[int, str, str] | None = None  # (sequence, truth, prediction) of the sample playing
 
@@ -30,7 +33,7 @@ class PlaylistScore:
         if self._open is not None and self._open[0] != result.sequence:
             self._score()
         predicted = output.names[int(np.argmax(output.probabilities))]
-        self._open = (result.sequence, result.label, predicted)
+        self._open = (result.sequence, result.label, predicted, _names_class(result.label, output.names))
 
     def finish(self) -> None:
         """Score the sample still open (the playlist's end)."""
@@ -38,7 +41,11 @@ class PlaylistScore:
             self._score()
 
     def _score(self) -> None:
-        _, truth, predicted = self._open
+        _, truth, predicted, known = self._open
+        self._open = None
+        if not known:
+            self.unscored += 1
+            return
         self.samples += 1
         self.correct += truth in (predicted, predicted.split(" - ", 1)[0])
         self.last, self._open = (truth, predicted), None
@@ -49,4 +56,9 @@ class PlaylistScore:
         return self.correct / self.samples if self.samples else None
 
     def summary(self) -> dict:
-        return {"samples": self.samples, "correct": self.correct, "top1": self.top1}
+        return {"samples": self.samples, "correct": self.correct, "top1": self.top1, "unscored": self.unscored}
+
+
+def _names_class(label: str, names: tuple[str, ...]) -> bool:
+    """Whether a folder name is one of the class names (or a tonic-style name's label part)."""
+    return any(label in (name, name.split(" - ", 1)[0]) for name in names)

@@ -35,6 +35,12 @@ def copy_events(events: np.ndarray) -> np.ndarray:
     return events.view(np.uint8).copy().view(EVENT_DTYPE)
 
 
+def copy_into(out: np.ndarray, start: int, events: np.ndarray) -> None:
+    """Write contiguous ``events`` to ``out[start:]``, as bytes (see :func:`copy_events`)."""
+    size = EVENT_DTYPE.itemsize
+    out.view(np.uint8)[start * size:(start + len(events)) * size] = events.view(np.uint8)
+
+
 def compacted(out: np.ndarray, n: int) -> np.ndarray:
     """The first ``n`` events a kernel wrote to ``out``; a small result is copied so it does not pin ``out``."""
     return out[:n] if 2 * n >= len(out) else copy_events(out[:n])

@@ -1,10 +1,10 @@
 """Training augmentations that tonic lacks: random flip, shift, crop and time crop with an explicit rng.
 
-tonic's own transforms run on EVENT_DTYPE arrays as they are (no conversion, no copy):
-``DropEvent``, ``DropEventByTime``, ``DropEventByArea``, ``DropPixel``, ``RandomDropPixel``,
-``RandomFlipPolarity``, ``RandomTimeReversal``, ``SpatialJitter``, ``TimeJitter``, ``UniformNoise``,
-``TimeSkew``, ``EventDrop``, ``CropTime``: use them directly. They draw from numpy's global
-generator; the augmentations here take a ``np.random.Generator`` instead, as TA-SNN's
+tonic's own random transforms (``DropEvent``, ``DropEventByTime``, ``DropEventByArea``,
+``RandomDropPixel``, ``RandomFlipPolarity``, ``RandomTimeReversal``, ``TimeJitter``, ``UniformNoise``,
+``TimeSkew``, ``EventDrop``, ``SpatialJitter`` with ``clip_outliers=True``) give their results on
+EVENT_DTYPE arrays unchanged (the README's table of tonic transforms); they draw from numpy's global
+generator. The augmentations here take a ``np.random.Generator`` instead, as TA-SNN's
 random-start clips and SpikeYOLO's flip/translate need reproducible draws per worker.
 """
 

@@ -1,9 +1,9 @@
 """Neighbourhood noise filters: tonic's ``denoise`` and dv-processing's background-activity filter.
 
 Both keep, per pixel, the time of the pixel's last event and keep an event only when a
-neighbouring pixel fired recently. The pure functions start from a fresh state; the classes
-keep their state between calls, so feeding a stream batch after batch returns exactly what one
-call on the concatenation returns.
+neighbouring pixel fired recently. The functions and the transforms start every call from a fresh
+state (a per-sample transform); a transform's ``stream()`` keeps the state from batch to batch, so
+feeding a stream batch after batch returns exactly what one call on the concatenation returns.
 
 The per-pixel times live in a :class:`~evstream.ops._time_table.TimeTable` (windows below 2**29 us).
 """
@@ -14,22 +14,35 @@ import math
 
 import numpy as np
 
-from evstream._jit import kernel
-from evstream.ops._time_table import OLD, REBASE_AT, TimeTable, TimeTableFilter, check_window, rebase
+from evstream._jit import inline_kernel, kernel
+from evstream.events import check_sensor_size
+from evstream.ops._time_table import OLD, REBASE_AT, TimeTableFilter, check_window, rebase
+from evstream.ops.streams import BASE, LOWEST, STOP, TOLERANCE
 
 
-@kernel
-def _denoise_kernel(events, table, base, limit, width, height, out):
+@inline_kernel
+def _denoise_events(events, table, clock, limit, width, height, out, stream):
+    """Keep the events with a 4-neighbour newer than ``limit`` us; ``stream`` (a constant) stops at a step back."""
     n = 0
-    base_t = base[0]
+    base_t = clock[BASE]
+    lowest = clock[LOWEST]
+    tolerance = clock[TOLERANCE]
+    clock[STOP] = -1
     for i in range(events.shape[0]):
         x = np.int64(events[i].x)
         y = np.int64(events[i].y)
+        t_abs = events[i].t
+        if stream and t_abs < lowest:  # a step back: the caller resets and goes on from event i
+            clock[STOP] = i
+            break
         if x >= width or y >= height:
-            return -(i + 1)
-        t = events[i].t - base_t
+            n = -(i + 1)
+            break
+        if stream:
+            lowest = max(lowest, t_abs - tolerance)
+        t = t_abs - base_t
         if t > REBASE_AT:
-            base_t, t = rebase(table, base, t), 0
+            base_t, t = rebase(table, clock, t), 0
         # neighbour t' supports when t - t' < limit, i.e. t' > t - limit: compared in int32
         since = np.int32(max(t - limit, OLD))
         up, row, down = table[y], table[y + 1], table[y + 2]
@@ -37,31 +50,48 @@ def _denoise_kernel(events, table, base, limit, width, height, out):
         if (row[x] > since) | (row[x + 2] > since) | (up[x + 1] > since) | (down[x + 1] > since):
             out[n] = events[i]
             n += 1
+    clock[LOWEST] = lowest
     return n
 
 
+@kernel
+def _denoise_array(events, table, clock, limit, width, height, out):
+    """:func:`_denoise_events` on one array (no step-back check)."""
+    return _denoise_events(events, table, clock, limit, width, height, out, False)
+
+
+@kernel
+def _denoise_stream(events, table, clock, limit, width, height, out):
+    """:func:`_denoise_events` on a stream's batch: stops at a step back."""
+    return _denoise_events(events, table, clock, limit, width, height, out, True)
+
+
 class Denoise(TimeTableFilter):
-    """Streaming tonic ``Denoise``: keeps an event when a 4-neighbour fired less than ``filter_time`` us before.
+    """tonic ``Denoise``: keep an event when a 4-neighbour fired less than ``filter_time`` us before.
+
+    Each call filters its array from a fresh state (a dataset transform); :meth:`stream` keeps
+    the state from batch to batch.
 
     Args:
-        sensor_size: ``(W, H, P)``.
+        sensor_size: ``(W, H, P)`` (tonic's ``Denoise`` sizes its grid from each sample's events).
         filter_time: temporal neighbourhood in microseconds (tonic's name and meaning).
 
     Example:
-        >>> f = Denoise((346, 260, 2), filter_time=10_000)
-        >>> kept = [f(batch) for batch in batches]   # == denoise(concatenated, ...) split up
+        >>> dataset_transform = Denoise((34, 34, 2), filter_time=10_000)   # sample -> kept events
+        >>> stream = Denoise((346, 260, 2), filter_time=10_000).stream()
+        >>> kept = [stream(batch) for batch in batches]   # == denoise(concatenated, ...) split up
     """
 
-    _kernel = staticmethod(_denoise_kernel)
+    _kernels = (_denoise_array, _denoise_stream)
 
     def __init__(self, sensor_size, filter_time: float = 10_000):
+        self.sensor_size = check_sensor_size(sensor_size)
         self.filter_time = check_window("filter_time", filter_time)
         # tonic keeps t_neighbour + filter_time > t; for integer times that is t - t_neighbour < ceil(filter_time)
         self._limit = math.ceil(self.filter_time)
-        self.state = TimeTable(sensor_size)
 
     def __repr__(self) -> str:
-        return f"Denoise(sensor_size={self.state.sensor_size}, filter_time={self.filter_time:g})"
+        return f"Denoise(sensor_size={self.sensor_size}, filter_time={self.filter_time:g})"
 
 
 def denoise(events: np.ndarray, sensor_size, filter_time: float = 10_000) -> np.ndarray:
@@ -81,18 +111,29 @@ def denoise(events: np.ndarray, sensor_size, filter_time: float = 10_000) -> np.
     return Denoise(sensor_size, filter_time)(events)
 
 
-@kernel
-def _background_activity_kernel(events, table, base, duration, width, height, out):
+@inline_kernel
+def _background_activity_events(events, table, clock, duration, width, height, out, stream):
+    """Keep the events with an 8-neighbour newer than ``duration`` us; ``stream`` (a constant) stops at a step back."""
     n = 0
-    base_t = base[0]
+    base_t = clock[BASE]
+    lowest = clock[LOWEST]
+    tolerance = clock[TOLERANCE]
+    clock[STOP] = -1
     for i in range(events.shape[0]):
         x = np.int64(events[i].x)
         y = np.int64(events[i].y)
+        t_abs = events[i].t
+        if stream and t_abs < lowest:  # a step back: the caller resets and goes on from event i
+            clock[STOP] = i
+            break
         if x >= width or y >= height:
-            return -(i + 1)
-        t = events[i].t - base_t
+            n = -(i + 1)
+            break
+        if stream:
+            lowest = max(lowest, t_abs - tolerance)
+        t = t_abs - base_t
         if t > REBASE_AT:
-            base_t, t = rebase(table, base, t), 0
+            base_t, t = rebase(table, clock, t), 0
         since = np.int32(max(t - duration, OLD))
         up, row, down = table[y], table[y + 1], table[y + 2]
         if ((up[x] > since) | (up[x + 1] > since) | (up[x + 2] > since) | (row[x] > since) | (row[x + 2] > since)
@@ -100,29 +141,44 @@ def _background_activity_kernel(events, table, base, duration, width, height, ou
             out[n] = events[i]
             n += 1
         row[x + 1] = np.int32(t)
+    clock[LOWEST] = lowest
     return n
 
 
+@kernel
+def _background_activity_array(events, table, clock, duration, width, height, out):
+    """:func:`_background_activity_events` on one array (no step-back check)."""
+    return _background_activity_events(events, table, clock, duration, width, height, out, False)
+
+
+@kernel
+def _background_activity_stream(events, table, clock, duration, width, height, out):
+    """:func:`_background_activity_events` on a stream's batch: stops at a step back."""
+    return _background_activity_events(events, table, clock, duration, width, height, out, True)
+
+
 class BackgroundActivityFilter(TimeTableFilter):
-    """Streaming background-activity filter (dv-processing ``BackgroundActivityNoiseFilter``).
+    """Background-activity filter (dv-processing ``BackgroundActivityNoiseFilter``).
 
     Keeps an event when one of its 8 neighbours (not the pixel itself) fired less than
     ``duration_us`` before it; every event, kept or not, updates its pixel. Pixels start at time 0.
+    Each call starts from a fresh state; :meth:`stream` keeps it from batch to batch (dv-processing's
+    filter object is such a stream).
 
     Args:
         sensor_size: ``(W, H, P)``.
         duration_us: support window in microseconds (dv's ``backgroundActivityDuration``, 2 ms).
     """
 
-    _kernel = staticmethod(_background_activity_kernel)
+    _kernels = (_background_activity_array, _background_activity_stream)
 
     def __init__(self, sensor_size, duration_us: int = 2000):
+        self.sensor_size = check_sensor_size(sensor_size)
         self.duration_us = int(check_window("duration_us", duration_us))
         self._limit = self.duration_us
-        self.state = TimeTable(sensor_size)
 
     def __repr__(self) -> str:
-        return f"BackgroundActivityFilter(sensor_size={self.state.sensor_size}, duration_us={self.duration_us})"
+        return f"BackgroundActivityFilter(sensor_size={self.sensor_size}, duration_us={self.duration_us})"
 
 
 def background_activity_filter(events: np.ndarray, sensor_size, duration_us: int = 2000) -> np.ndarray:

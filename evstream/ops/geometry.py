@@ -1,7 +1,8 @@
 """Stateless spatial operations: crop / ROI, translation, flips, integer downsampling, polarity merge.
 
 All are one kernel: each axis has a lookup table giving every uint16 coordinate its new value, or -1
-when the event leaves the window (``x' = (a * x + b) // f`` inside ``[lo, hi)``); the kept, remapped
+when the event leaves the window (``x' = (a * x + b) // f`` inside ``[lo, hi)``, or tonic's
+``trunc(x * s)`` for a float downsampling factor); the kept, remapped
 events go to a new array or a reused ``out`` buffer (the input is never changed). Having no state,
 a stream is processed batch by batch with the same functions. The frozen dataclasses are thin
 transforms over them.
@@ -78,12 +79,22 @@ def _axis_table(window: tuple[int, int], scale: int, offset: int, factor: int) -
     return table
 
 
-def _remap(events, x_window=_ALL, y_window=_ALL, x_map=(1, 0, 1), y_map=(1, 0, 1), merge=False, strict=False,
-           out=None) -> np.ndarray:
-    """Run the kernels with ``[lo, hi)`` windows and ``(a, b, f)`` maps, into ``out`` if given.
+@lru_cache(maxsize=64)
+def _scaled_axis_table(factor: float) -> np.ndarray:
+    """int32 ``table[v] = trunc(v * factor)``, the product in float64 (tonic's ``Downsample``), ``0 < factor <= 1``."""
+    table = (np.arange(2**16, dtype=np.float64) * factor).astype(np.int32)
+    table.flags.writeable = False
+    return table
 
-    ``strict`` (an event outside the window is an error naming it) suits the ops that never drop;
-    they take the exit-free :func:`_map_every_kernel`.
+
+_IDENTITY = _axis_table(_ALL, 1, 0, 1)
+
+
+def _remap(events, x_table, y_table, merge=False, strict_size=None, out=None) -> np.ndarray:
+    """Run the kernels with the axis tables, into ``out`` if given.
+
+    ``strict_size = (W, H)`` (an event outside the tables' window is an error naming it and that
+    size) suits the ops that never drop; they take the exit-free :func:`_map_every_kernel`.
     """
     events = contiguous_events(events)
     if out is None:
@@ -92,13 +103,11 @@ def _remap(events, x_window=_ALL, y_window=_ALL, x_map=(1, 0, 1), y_map=(1, 0, 1
         raise ValueError(f"out must be a C-contiguous 1-D EVENT_DTYPE array of at least {len(events)} events")
     else:
         buffer = out
-    x_table = _axis_table(tuple(int(v) for v in x_window), *(int(v) for v in x_map))
-    y_table = _axis_table(tuple(int(v) for v in y_window), *(int(v) for v in y_map))
-    if not strict:
+    if strict_size is None:
         n = _remap_kernel(events, x_table, y_table, merge, buffer)
     elif _map_every_kernel(events, x_table, y_table, merge, buffer):
         first_bad = np.flatnonzero((x_table[events["x"]] < 0) | (y_table[events["y"]] < 0))[0]
-        raise_if_off_sensor(-(int(first_bad) + 1), events, x_window[1], y_window[1])
+        raise_if_off_sensor(-(int(first_bad) + 1), events, *strict_size)
     else:
         n = len(events)
     return compacted(buffer, n) if out is None else out[:n]
@@ -134,7 +143,8 @@ def center_crop(events: np.ndarray, sensor_size, size, out: np.ndarray | None = 
 
 
 def _shifted(events, shift_x, shift_y, x0, y0, width, height, out) -> np.ndarray:
-    return _remap(events, (x0, x0 + width), (y0, y0 + height), (1, -shift_x, 1), (1, -shift_y, 1), out=out)
+    return _remap(events, _axis_table((x0, x0 + width), 1, -shift_x, 1), _axis_table((y0, y0 + height), 1, -shift_y, 1),
+                  out=out)
 
 
 def translate(events: np.ndarray, sensor_size, dx: int, dy: int, out: np.ndarray | None = None) -> np.ndarray:
@@ -147,33 +157,52 @@ def translate(events: np.ndarray, sensor_size, dx: int, dy: int, out: np.ndarray
 def flip_lr(events: np.ndarray, sensor_size, out: np.ndarray | None = None) -> np.ndarray:
     """Mirror left-right: ``x -> W - 1 - x`` (tonic ``RandomFlipLR`` when it flips)."""
     width, height, _ = check_sensor_size(sensor_size)
-    return _remap(events, (0, width), (0, height), x_map=(-1, width - 1, 1), strict=True, out=out)
+    return _remap(events, _axis_table((0, width), -1, width - 1, 1), _axis_table((0, height), 1, 0, 1),
+                  strict_size=(width, height), out=out)
 
 
 def flip_ud(events: np.ndarray, sensor_size, out: np.ndarray | None = None) -> np.ndarray:
     """Mirror up-down: ``y -> H - 1 - y`` (tonic ``RandomFlipUD`` when it flips)."""
     width, height, _ = check_sensor_size(sensor_size)
-    return _remap(events, (0, width), (0, height), y_map=(-1, height - 1, 1), strict=True, out=out)
+    return _remap(events, _axis_table((0, width), 1, 0, 1), _axis_table((0, height), -1, height - 1, 1),
+                  strict_size=(width, height), out=out)
 
 
-def downsample(events: np.ndarray, factor, out: np.ndarray | None = None) -> np.ndarray:
-    """Spatial downsampling by integer division of the coordinates (TA-SNN's ``ds``); no event is dropped.
+def downsample(events: np.ndarray, factor=None, out: np.ndarray | None = None, *, spatial_factor=None,
+               time_factor: float = 1) -> np.ndarray:
+    """Spatial downsampling: integer division (TA-SNN's ``ds``) or tonic's multiplication; no event is dropped.
 
     Args:
         events: EVENT_DTYPE array.
-        factor: int, or ``(fx, fy)``; the new sensor size is ``(ceil(W / fx), ceil(H / fy), P)``.
+        factor: int, or ``(fx, fy)``: ``x // fx``; the new sensor size is ``(ceil(W / fx), ceil(H / fy), P)``.
         out: optional reused buffer, as in :func:`crop`.
+        spatial_factor: instead of ``factor``, tonic's ``Downsample``: float or ``(sx, sy)`` in
+            ``(0, 1]``, ``x' = trunc(x * sx)`` with the product in float64 (tonic's with a Python float).
+        time_factor: tonic's: ``t' = trunc(t * time_factor)`` (float64); 1 leaves times as they are.
     """
-    fx, fy = (factor, factor) if np.isscalar(factor) else factor
-    fx, fy = int(fx), int(fy)
-    if fx < 1 or fy < 1:
-        raise ValueError(f"downsample factor must be >= 1, got {factor!r}")
-    return _remap(events, x_map=(1, 0, fx), y_map=(1, 0, fy), strict=True, out=out)
+    if (factor is None) == (spatial_factor is None):
+        raise ValueError("downsample takes one of factor (integer divisor) and spatial_factor (tonic's multiplier)")
+    if factor is not None:
+        fx, fy = (factor, factor) if np.isscalar(factor) else factor
+        fx, fy = int(fx), int(fy)
+        if fx < 1 or fy < 1:
+            raise ValueError(f"downsample factor must be >= 1, got {factor!r}")
+        tables = _axis_table(_ALL, 1, 0, fx), _axis_table(_ALL, 1, 0, fy)
+    else:
+        sx, sy = (spatial_factor, spatial_factor) if np.isscalar(spatial_factor) else spatial_factor
+        sx, sy = float(sx), float(sy)
+        if not (0 < sx <= 1 and 0 < sy <= 1):
+            raise ValueError(f"downsample spatial_factor must be in (0, 1], got {spatial_factor!r}")
+        tables = _scaled_axis_table(sx), _scaled_axis_table(sy)
+    result = _remap(events, *tables, strict_size=(2**16, 2**16), out=out)
+    if time_factor != 1:
+        result["t"] = result["t"] * float(time_factor)
+    return result
 
 
 def merge_polarities(events: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """Set every polarity to 0 (tonic ``MergePolarities``); use ``P = 1`` in the sensor size after it."""
-    return _remap(events, merge=True, strict=True, out=out)
+    return _remap(events, _IDENTITY, _IDENTITY, merge=True, strict_size=(2**16, 2**16), out=out)
 
 
 @dataclass(frozen=True)
@@ -219,12 +248,29 @@ class FlipUD:
 
 @dataclass(frozen=True)
 class Downsample:
-    """Transform form of :func:`downsample` (integer factor)."""
+    """Transform form of :func:`downsample`, with tonic's ``Downsample`` arguments.
 
-    factor: int | tuple[int, int]
+    ``Downsample(spatial_factor=0.25)``, ``Downsample(sensor_size=(W, H, P), target_size=(w, h))``
+    (``spatial_factor = target / sensor``) and ``time_factor`` are tonic's (coordinates and times
+    multiplied, truncated); ``Downsample(factor=4)`` is evstream's integer division.
+    """
+
+    time_factor: float = 1
+    spatial_factor: float | tuple[float, float] = 1
+    sensor_size: tuple[int, int, int] | None = None
+    target_size: tuple[int, int] | None = None
+    factor: int | tuple[int, int] | None = None
 
     def __call__(self, events: np.ndarray) -> np.ndarray:
-        return downsample(events, self.factor)
+        if self.factor is not None:
+            return downsample(events, self.factor, time_factor=self.time_factor)
+        if self.target_size is not None:
+            if self.sensor_size is None:
+                raise ValueError("Downsample: target_size needs sensor_size")
+            spatial_factor = tuple(np.asarray(self.target_size) / check_sensor_size(self.sensor_size)[:2])
+        else:
+            spatial_factor = self.spatial_factor
+        return downsample(events, spatial_factor=spatial_factor, time_factor=self.time_factor)
 
 
 @dataclass(frozen=True)

@@ -9,18 +9,21 @@ roughly normal with unit variance, so low counts raise no false alarms) and must
 mean count of the 8 neighbours. With ``hot_pixel_frequency``, tonic's rule instead: above that
 rate in Hz over the recording.
 
-On a stream, :class:`HotPixelFilter` learns from the first ``learn_us`` microseconds (those events
-pass unchanged), then drops the hot pixels' events; batch after batch it returns what
-:func:`hot_pixel_filter` returns on the concatenation.
+:class:`HotPixelFilter` learns from the first ``learn_us`` microseconds of each array it is called on
+(those events pass unchanged), then drops the hot pixels' events: a stateless transform. Its
+``stream()`` learns once, from the first ``learn_us`` of the stream; batch after batch it returns
+what :func:`hot_pixel_filter` returns on the concatenation, and learns again where time goes back
+(:mod:`evstream.ops.streams`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from evstream._jit import kernel
+from evstream._jit import inline_kernel, kernel
 from evstream.events import check_sensor_size
-from evstream.ops._events import compacted, contiguous_events, copy_events, raise_if_off_sensor
+from evstream.ops._events import compacted, contiguous_events, copy_into, raise_if_off_sensor
+from evstream.ops.streams import LOWEST, NEVER, STOP, TOLERANCE, check_step_back, new_clock, restart, warn_reset
 
 _MAD_TO_SIGMA = 1.4826
 """Scale of the median absolute deviation to a normal standard deviation."""
@@ -40,19 +43,71 @@ def _count_kernel(events, counts):
 
 
 @kernel
-def _drop_kernel(events, mask, out):
-    """Copy the events whose pixel is not in ``mask`` to ``out``; return their number (-(i + 1) if off the sensor)."""
+def _learn_kernel(events, counts, learn_end, clock):
+    """Count events into ``counts[y, x]`` up to the first at or after ``learn_end``; returns its index (the
+    length when none). A step back below ``clock[LOWEST]`` ends it there too (its index in ``clock[STOP]``);
+    the first event off the sensor gives ``-(i + 1)``."""
+    height, width = counts.shape
+    lowest = clock[LOWEST]
+    tolerance = clock[TOLERANCE]
+    clock[STOP] = -1
+    end = events.shape[0]
+    for i in range(events.shape[0]):
+        t = events[i].t
+        x = np.int64(events[i].x)
+        y = np.int64(events[i].y)
+        if t < lowest:
+            clock[STOP] = end = i
+            break
+        if t >= learn_end:
+            end = i
+            break
+        if x >= width or y >= height:
+            end = -(i + 1)
+            break
+        lowest = max(lowest, t - tolerance)
+        counts[y, x] += 1
+    clock[LOWEST] = lowest
+    return end
+
+
+@inline_kernel
+def _drop_events(events, mask, clock, out, stream):
+    """Copy the events whose pixel is not in ``mask`` to ``out``; return their number (-(i + 1) if off the sensor).
+    ``stream`` (a constant) also stops at a step back below ``clock[LOWEST]`` (its index in ``clock[STOP]``)."""
     height, width = mask.shape
+    lowest = clock[LOWEST]
+    tolerance = clock[TOLERANCE]
+    clock[STOP] = -1
     n = 0
     for i in range(events.shape[0]):
         x = np.int64(events[i].x)
         y = np.int64(events[i].y)
+        if stream and events[i].t < lowest:
+            clock[STOP] = i
+            break
         if x >= width or y >= height:
-            return -(i + 1)
+            n = -(i + 1)
+            break
+        if stream:
+            lowest = max(lowest, events[i].t - tolerance)
         if not mask[y, x]:
             out[n] = events[i]
             n += 1
+    clock[LOWEST] = lowest
     return n
+
+
+@kernel
+def _drop_array(events, mask, clock, out):
+    """:func:`_drop_events` on one array (no step-back check)."""
+    return _drop_events(events, mask, clock, out, False)
+
+
+@kernel
+def _drop_stream(events, mask, clock, out):
+    """:func:`_drop_events` on a stream's batch: stops at a step back."""
+    return _drop_events(events, mask, clock, out, True)
 
 
 def pixel_counts(events: np.ndarray, sensor_size) -> np.ndarray:
@@ -111,13 +166,16 @@ def drop_pixels(events: np.ndarray, mask: np.ndarray) -> np.ndarray:
     events = contiguous_events(events)
     mask = np.ascontiguousarray(mask, dtype=bool)
     out = np.empty_like(events)
-    n = _drop_kernel(events, mask, out)
+    n = _drop_array(events, mask, new_clock(), out)
     raise_if_off_sensor(n, events, mask.shape[1], mask.shape[0])
     return compacted(out, n)
 
 
 class HotPixelFilter:
-    """Streaming hot-pixel removal: learn for ``learn_us`` from the first event, then drop hot pixels.
+    """Hot-pixel removal: learn for ``learn_us`` from the first event, then drop hot pixels.
+
+    Each call learns from its own array (a dataset transform: a reused instance equals a fresh
+    one); :meth:`stream` learns once for a whole stream.
 
     Args:
         sensor_size: ``(W, H, P)``.
@@ -134,42 +192,82 @@ class HotPixelFilter:
             raise ValueError(f"learn_us must be > 0, got {learn_us}")
         self.learn_us, self.n_sigma, self.contrast = int(learn_us), float(n_sigma), float(contrast)
         self.hot_pixel_frequency = hot_pixel_frequency
-        self._given = None if mask is None else np.ascontiguousarray(mask, dtype=bool)
-        if self._given is not None and self._given.shape != (self.sensor_size[1], self.sensor_size[0]):
-            raise ValueError(f"mask must have shape (H, W) = {self.sensor_size[1::-1]}, got {self._given.shape}")
-        self.reset()
-
-    def reset(self) -> None:
-        """Start learning again (or keep the given mask)."""
-        self.mask = self._given
-        self._counts = np.zeros((self.sensor_size[1], self.sensor_size[0]), dtype=np.int64)
-        self._learn_end = None
+        self.mask = None if mask is None else np.ascontiguousarray(mask, dtype=bool)
+        if self.mask is not None and self.mask.shape != (self.sensor_size[1], self.sensor_size[0]):
+            raise ValueError(f"mask must have shape (H, W) = {self.sensor_size[1::-1]}, got {self.mask.shape}")
 
     def __call__(self, events: np.ndarray) -> np.ndarray:
-        """Filter the next batch (time-sorted). Shape: ``[N] -> [M <= N]`` EVENT_DTYPE."""
-        events = contiguous_events(events)
-        if self.mask is not None:
-            return drop_pixels(events, self.mask)
-        if len(events) == 0:
-            return copy_events(events)
-        if self._learn_end is None:
-            self._learn_end = int(events["t"][0]) + self.learn_us
-        split = int(np.searchsorted(events["t"], self._learn_end))
-        learning = events[:split]
-        width, height, _ = self.sensor_size
-        raise_if_off_sensor(_count_kernel(learning, self._counts), learning, width, height)
-        out = copy_events(events)  # learning events pass; the rest is compacted behind them
-        if split < len(events):
-            self.mask = hot_pixel_mask(self._counts, self.n_sigma, self.contrast, self.learn_us,
-                                       self.hot_pixel_frequency)
-            kept = _drop_kernel(events[split:], self.mask, out[split:])
-            raise_if_off_sensor(kept, events[split:], width, height)
-            split += kept
-        return compacted(out, split)
+        """Filter one time-sorted array from a fresh state. Shape: ``[N] -> [M <= N]`` EVENT_DTYPE."""
+        return HotPixelStream(self, None)(events)
+
+    def stream(self, max_step_back_us: int = 0) -> HotPixelStream:
+        """The stateful form: learns from the first ``learn_us`` of the stream, then drops.
+
+        Args:
+            max_step_back_us: events up to this much older than the newest so far pass as they
+                come; an older one starts the learning again
+                (:class:`~evstream.ops.streams.StreamResetWarning`).
+        """
+        return HotPixelStream(self, check_step_back(max_step_back_us))
 
     def __repr__(self) -> str:
         return (f"HotPixelFilter(sensor_size={self.sensor_size}, learn_us={self.learn_us}, n_sigma={self.n_sigma:g}, "
                 f"contrast={self.contrast:g}, hot_pixel_frequency={self.hot_pixel_frequency})")
+
+
+class HotPixelStream:
+    """A :class:`HotPixelFilter`'s stream form: ``stream(batch) -> kept``; :attr:`mask` once learned.
+
+    Args:
+        transform: the filter.
+        max_step_back_us: see :meth:`HotPixelFilter.stream`; None for the one-array call (no check).
+    """
+
+    def __init__(self, transform: HotPixelFilter, max_step_back_us: int | None = 0):
+        self.transform = transform
+        self.max_step_back_us = max_step_back_us
+        self._clock = new_clock(NEVER if max_step_back_us is None else max_step_back_us)
+        # nothing to reset with a given mask: its stream never stops at a step back
+        self._drop = _drop_array if max_step_back_us is None or transform.mask is not None else _drop_stream
+        self.reset()
+
+    def reset(self) -> None:
+        """Start learning again (or keep the given mask)."""
+        self.mask = self.transform.mask
+        width, height, _ = self.transform.sensor_size
+        self._counts = np.zeros((height, width), dtype=np.int64)
+        self._learn_end = None
+        restart(self._clock)
+
+    def __call__(self, events: np.ndarray) -> np.ndarray:
+        """Filter the next batch (time-sorted). Shape: ``[N] -> [M <= N]`` EVENT_DTYPE."""
+        events = contiguous_events(events)
+        width, height, _ = self.transform.sensor_size
+        out = np.empty_like(events)
+        kept = start = 0
+        while start < len(events):
+            if self.mask is None:  # learning: the events pass
+                if self._learn_end is None:
+                    self._learn_end = int(events["t"][start]) + self.transform.learn_us
+                end = _learn_kernel(events[start:], self._counts, self._learn_end, self._clock)
+                raise_if_off_sensor(end - start if end < 0 else end, events, width, height)
+                copy_into(out, kept, events[start:start + end])
+                kept, start = kept + end, start + end
+                if self._clock[STOP] < 0 and start < len(events):  # an event at the end of learning
+                    self.mask = hot_pixel_mask(self._counts, self.transform.n_sigma, self.transform.contrast,
+                                               self.transform.learn_us, self.transform.hot_pixel_frequency)
+            else:
+                n = self._drop(events[start:], self.mask, self._clock, out[kept:])
+                raise_if_off_sensor(n - start if n < 0 else n, events, width, height)
+                kept += n
+                start = len(events) if self._clock[STOP] < 0 else start + int(self._clock[STOP])
+            if self._clock[STOP] >= 0:
+                warn_reset("HotPixelFilter", self._clock, int(events["t"][start]), start)
+                self.reset()
+        return compacted(out, kept)
+
+    def __repr__(self) -> str:
+        return f"{self.transform!r}.stream(max_step_back_us={self.max_step_back_us})"
 
 
 def hot_pixel_filter(events: np.ndarray, sensor_size, learn_us: int = 1_000_000, n_sigma: float = 5.0,

@@ -23,7 +23,7 @@ from fractions import Fraction
 import numpy as np
 
 from evstream.events import check_sensor_size
-from evstream.ops.geometry import _remap
+from evstream.ops.geometry import _axis_table, _remap
 
 POLICIES = ("crop", "resize", "pad")
 
@@ -86,7 +86,7 @@ class SensorFit:
         if self.identity:
             return events
         (x_window, x_map), (y_window, y_map) = self._axes()
-        return _remap(events, x_window, y_window, x_map, y_map)
+        return _remap(events, _axis_table(x_window, *x_map), _axis_table(y_window, *y_map))
 
     def boxes_to_source(self, boxes_xyxy: np.ndarray) -> np.ndarray:
         """Boxes ``[N, 4]`` in target pixels -> source pixels (the inverse of the map)."""

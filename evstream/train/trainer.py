@@ -25,6 +25,7 @@ Nothing that steers training reads test data:
 
 from __future__ import annotations
 
+import bisect
 import csv
 import math
 import sys
@@ -45,11 +46,11 @@ from evstream.train.distributed import GlobalBatchSampler, World, barrier, init_
 
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
-SCHEDULES = ("cosine", "linear", "constant", "plateau")
+SCHEDULES = ("cosine", "linear", "constant", "plateau", "multistep")
 
 OPTIMISER_SETTINGS = ("optimizer", "lr", "momentum", "weight_decay", "schedule", "plateau_factor", "plateau_patience",
                       "lrf", "warmup_epochs", "warmup_style", "warmup_momentum", "warmup_bias_lr", "nominal_batch",
-                      "decay_norm_and_bias")
+                      "decay_norm_and_bias", "milestones", "gamma")
 """Settings baked into the optimiser and scheduler state of ``last.pt``: a resumed run keeps the saved ones."""
 
 
@@ -64,8 +65,11 @@ class TrainConfig:
     momentum: float = 0.9
     weight_decay: float = 0.0
     schedule: str = "cosine"  # cosine | linear | constant | plateau (ReduceLROnPlateau on the mean training loss)
+    # | multistep (torch's MultiStepLR: lr x gamma after each milestone epoch)
     plateau_factor: float = 0.1
     plateau_patience: int = 5
+    milestones: tuple[int, ...] = ()  # multistep: epochs (counted from 1) after which the lr is multiplied by gamma
+    gamma: float = 0.1
     lrf: float = 0.0  # final lr = lr * lrf
     warmup_epochs: int = 0
     warmup_style: str = "epoch"  # epoch: lr ramps epoch by epoch | yolo: Ultralytics' per-iteration warm-up
@@ -84,7 +88,11 @@ class TrainConfig:
     def __post_init__(self):
         """Reject settings that would train wrongly or not at all (types are checked by the config loader)."""
         check_positive("train", epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
-                       plateau_factor=self.plateau_factor)
+                       plateau_factor=self.plateau_factor, gamma=self.gamma)
+        self.milestones = tuple(self.milestones)
+        if (any(not isinstance(m, int) or m < 1 for m in self.milestones)
+                or list(self.milestones) != sorted(set(self.milestones))):
+            raise UserError(f"train.milestones must be increasing epochs >= 1, got {list(self.milestones)}")
         for name in ("momentum", "weight_decay", "plateau_patience", "lrf", "warmup_epochs", "warmup_momentum",
                      "warmup_bias_lr", "nominal_batch", "grad_clip", "num_workers"):
             if getattr(self, name) < 0:
@@ -165,7 +173,8 @@ def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimi
 
 
 def lr_factor(epoch: int, config: TrainConfig) -> float:
-    """Learning-rate multiplier of an epoch: cosine/linear decay to ``lrf``.
+    """Learning-rate multiplier of an epoch: cosine/linear decay to ``lrf``, or multistep (``gamma`` to the
+    number of milestones <= ``epoch``, as torch's ``MultiStepLR``).
 
     The ``epoch`` warm-up ramps the first ``warmup_epochs`` linearly and decays over the rest; the
     ``yolo`` warm-up happens per iteration (:func:`yolo_warmup`) over a decay spanning every epoch.
@@ -180,7 +189,9 @@ def lr_factor(epoch: int, config: TrainConfig) -> float:
         return 1 - (1 - config.lrf) * progress
     if config.schedule == "constant":
         return 1.0
-    raise ValueError(f"unknown schedule {config.schedule!r} (cosine, linear, constant)")
+    if config.schedule == "multistep":
+        return config.gamma ** bisect.bisect_right(config.milestones, epoch)
+    raise ValueError(f"unknown schedule {config.schedule!r} (cosine, linear, constant, multistep)")
 
 
 def yolo_warmup(optimizer: torch.optim.Optimizer, iteration: int, warmup_iterations: int, epoch: int,
@@ -277,7 +288,9 @@ class Trainer:
         processes = f", {self.world.size} processes (DDP)" if self.world.size > 1 else ""
         resumed = f", resuming after epoch {self.start_epoch}" if self.start_epoch else ""
         steps = f"{steps_per_epoch} step{'s' if steps_per_epoch != 1 else ''} per epoch"
-        schedule = "plateau on the mean training loss" if config.schedule == "plateau" else config.schedule
+        schedule = {"plateau": "plateau on the mean training loss",
+                    "multistep": f"x{config.gamma:g} after epochs {', '.join(map(str, config.milestones))}"
+                    }.get(config.schedule, config.schedule)
         return "\n".join([
             f"training {type(task).__name__}",
             f"  samples   train {len(self.train_set)}, {split} {len(self.val_set)} ({selection})",

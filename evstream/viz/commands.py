@@ -149,7 +149,7 @@ def run_headless(source, model, window_us: int, out: Path, seconds: float | None
         files.append(str(out / f"{name}.png"))
     summary = _summary(source, pipeline, model_info, ended, time.monotonic() - start)
     score.finish()
-    if score.samples:
+    if score.samples or score.unscored:
         summary["playlist"] = score.summary()
     summary["files"] = [*files, str(out / f"{name}.json")]
     status = 2 if ended == "error" else 130 if ended.startswith("interrupted") else 0
@@ -219,7 +219,7 @@ def run_window(source, model, window_us: int, title: str, seconds: float | None 
     if pipeline.error is not None or source.error is not None:
         ended[0] = "error"
     summary = _summary(source, pipeline, model_info or "no model (events only)", ended[0], time.monotonic() - start)
-    if window.score.samples:
+    if window.score.samples or window.score.unscored:
         summary["playlist"] = window.score.summary()
     status = 2 if ended[0] == "error" else 130 if interrupted.is_set() else 0
     return summary, status

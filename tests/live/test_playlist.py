@@ -61,9 +61,13 @@ def test_playlist_score_counts_the_last_prediction_of_each_sample():
                                {}, 9, False, "1")
     assert score.samples == 2 and score.last == ("7", "1")  # sample 2 still open
     score.finish()
-    assert score.summary() == {"samples": 3, "correct": 2, "top1": 2 / 3}
+    assert score.summary() == {"samples": 3, "correct": 2, "top1": 2 / 3, "unscored": 0}
     score.update(tonic_names)  # folder "1" is class "1 - one"
     score.finish()
-    assert score.summary() == {"samples": 4, "correct": 3, "top1": 3 / 4}
+    assert score.summary() == {"samples": 4, "correct": 3, "top1": 3 / 4, "unscored": 0}
     score.update(WindowResult(0, 1, concat_events([]), None, 1.0, {}, 10, False, "4"))  # no model: ignored
     assert score.samples == 4
+    score.update(result(11, "aedat2", "3"))  # a folder that names no class: not scored, counted
+    score.update(result(12, "7", "7"))
+    score.finish()
+    assert score.summary() == {"samples": 5, "correct": 4, "top1": 4 / 5, "unscored": 1}

@@ -59,19 +59,32 @@ def test_stateless_if_fires_from_reset_every_step():
 def test_stereospike_output_pool_integrates_the_scales():
     torch.manual_seed(0)
     net = stereospike(in_channels=4, base_channels=4)
-    with torch.no_grad():
-        net.v_reset.fill_(0.25)
-        out = net(torch.rand(1, 2, 4, 65, 87) * 3)
+    out = net(torch.rand(1, 2, 4, 65, 87) * 3)
     assert len(out.scales) == 4 and out.depth is out.scales[-1]
     assert all(s.shape == (2, 1, 65, 87) for s in out.scales)
-    # with all prediction convs zeroed the output neurons sit at the learnable V_reset
+    # with the prediction weights zeroed, each scale's potential is the sum of the biases so far (coarse to fine)
+    heads = [net.predict_depth4, net.predict_depth3, net.predict_depth2, net.predict_depth1]
     with torch.no_grad():
-        for conv in net.predict:
-            conv.weight.zero_()
+        for head, bias in zip(heads, (0.5, 0.25, -1.0, 2.0)):
+            head.conv.weight.zero_()
+            head.conv.bias.fill_(bias)
         flat = net(torch.rand(1, 1, 4, 32, 32) * 3)
-    assert torch.equal(flat.depth, torch.full((1, 1, 32, 32), 0.25))
-    assert not any(m.bias is not None for m in net.modules() if isinstance(m, torch.nn.Conv2d))
+    assert [s.unique().tolist() for s in flat.scales] == [[0.5], [0.75], [-0.25], [1.75]]
+    assert [name for name, m in net.named_modules() if isinstance(m, torch.nn.Conv2d) and m.bias is not None] == [
+        "predict_depth4.conv", "predict_depth3.conv", "predict_depth2.conv", "predict_depth1.conv"]
     assert not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in net.modules())
+
+
+def test_stereospike_steps_are_independent_samples():
+    """Stateless neurons: T steps give the mean of T one-step predictions."""
+    torch.manual_seed(0)
+    net = stereospike(in_channels=2, base_channels=4, kernel_size=3)
+    x = torch.rand(3, 2, 2, 24, 32) * 4
+    with torch.no_grad():
+        out = net(x)
+        single = [net(x[t:t + 1]) for t in range(3)]
+    for k in range(4):
+        torch.testing.assert_close(out.scales[k], sum(s.scales[k] for s in single) / 3)
 
 
 def test_stereospike_gradients_reach_the_bottom_layer():
@@ -79,8 +92,8 @@ def test_stereospike_gradients_reach_the_bottom_layer():
     net = stereospike(in_channels=2, base_channels=4)
     out = net(torch.rand(1, 1, 2, 32, 48) * 4)
     out.depth.square().mean().backward()
-    assert net.bottom[0].weight.grad.abs().sum() > 0
-    assert net.v_reset.grad is not None
+    assert net.bottom.conv.weight.grad.abs().sum() > 0
+    assert net.predict_depth1.conv.bias.grad is not None
 
 
 def test_resize_to_and_input_errors():

@@ -67,11 +67,11 @@ def test_rejects_bad_input():
         Denoise(SMALL, filter_time=-1)
 
 
-def test_repr_and_reset():
-    f = Denoise(SMALL, filter_time=100)
+def test_repr_and_stream_reset():
+    f = Denoise(SMALL, filter_time=100).stream()
     events = synthetic_events(2000, *SMALL[:2], seed=2, rate_hz=1e5)
     first = f(events)
     f.reset()
     np.testing.assert_array_equal(f(events), first)
-    assert repr(f) == "Denoise(sensor_size=(40, 30, 2), filter_time=100)"
+    assert repr(f) == "Denoise(sensor_size=(40, 30, 2), filter_time=100).stream(max_step_back_us=0)"
     assert "duration_us=2000" in repr(BackgroundActivityFilter(SMALL))

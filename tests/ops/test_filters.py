@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from evstream import EVENT_DTYPE
 from evstream.ops.denoise import BackgroundActivityFilter, Denoise, background_activity_filter, denoise
-from evstream.ops.refractory import RefractoryFilter, refractory_period
+from evstream.ops.refractory import RefractoryPeriod, refractory_period
 from tests.conftest import RECORDINGS, load_reference, synthetic_events
 
 REAL = {  # reference decode, sensor size
@@ -83,15 +83,15 @@ def test_long_stream_moves_its_base(ours, theirs, window_us):
 
 @pytest.mark.parametrize("make", [lambda size: Denoise(size, filter_time=2000),
                                   lambda size: BackgroundActivityFilter(size, duration_us=500),
-                                  lambda size: RefractoryFilter(size, refractory_period=500)],
-                         ids=["Denoise", "BackgroundActivityFilter", "RefractoryFilter"])
+                                  lambda size: RefractoryPeriod(size, refractory_period=500)],
+                         ids=["Denoise", "BackgroundActivityFilter", "RefractoryPeriod"])
 @settings(max_examples=30, deadline=None)
 @given(seed=st.integers(0, 2**16), data=st.data())
 def test_chunked_equals_whole(make, real_or_random, seed, data):
     events, size = stream_source(real_or_random, seed)
     whole = make(size)(events)
-    f = make(size)
-    chunked = np.concatenate([f(batch) for batch in split_at(events, data.draw(cuts_for(len(events))))])
+    stream = make(size).stream()
+    chunked = np.concatenate([stream(batch) for batch in split_at(events, data.draw(cuts_for(len(events))))])
     np.testing.assert_array_equal(chunked, whole)
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tonic.transforms
 
-from evstream import EVENT_DTYPE
+from evstream import EVENT_DTYPE, make_events
 from evstream.ops.geometry import (CenterCrop, Crop, Downsample, FlipLR, FlipUD, MergePolarities, center_crop, crop,
                                    downsample, flip_lr, flip_ud, merge_polarities, translate)
 from tests.conftest import synthetic_events
@@ -64,18 +64,40 @@ def test_flips_equal_tonic(events):
 
 
 @pytest.mark.parametrize("factor", [2, 4])
-def test_downsample_equals_tonic(events, factor):
+def test_integer_downsample_equals_tonic(events, factor):
     expected = tonic.transforms.Downsample(spatial_factor=1 / factor)(events)
     np.testing.assert_array_equal(downsample(events, factor), expected)
 
 
+@pytest.mark.parametrize("kwargs", [{"spatial_factor": 0.5}, {"spatial_factor": 1 / 3}, {"spatial_factor": 0.37},
+                                    {"spatial_factor": (0.25, 0.7)}, {"sensor_size": SIZE, "target_size": (100, 64)},
+                                    {"time_factor": 0.001, "spatial_factor": 0.5}, {"time_factor": 1.7}, {}])
+def test_downsample_with_tonics_arguments_equals_tonic(events, kwargs):
+    np.testing.assert_array_equal(Downsample(**kwargs)(events), tonic.transforms.Downsample(**kwargs)(events))
+
+
+def test_tonics_float_factor_is_not_integer_division():
+    # 49 * (1 / 49) is 0.999... in float64: tonic's Downsample(spatial_factor=1 / 49) maps x = 49 to 0, not 1
+    events = make_events([48, 49, 98, 99], [0, 0, 0, 0], [1, 2, 3, 4], [0, 1, 0, 1])
+    np.testing.assert_array_equal(Downsample(spatial_factor=1 / 49)(events)["x"], [0, 0, 1, 2])
+    np.testing.assert_array_equal(Downsample(factor=49)(events)["x"], [0, 1, 2, 2])
+    np.testing.assert_array_equal(Downsample(spatial_factor=1 / 49)(events),
+                                  tonic.transforms.Downsample(spatial_factor=1 / 49)(events))
+
+
 def test_downsample_integer_division(events):
-    result = Downsample((3, 5))(events)
+    result = Downsample(factor=(3, 5))(events)
     np.testing.assert_array_equal(result["x"], events["x"] // 3)
     np.testing.assert_array_equal(result["y"], events["y"] // 5)
     np.testing.assert_array_equal(result[["t", "p"]], events[["t", "p"]])
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="factor must be >= 1"):
         downsample(events, 0)
+    with pytest.raises(ValueError, match="one of factor"):
+        downsample(events, 2, spatial_factor=0.5)
+    with pytest.raises(ValueError, match=r"spatial_factor must be in \(0, 1\]"):
+        Downsample(spatial_factor=2)(events)
+    with pytest.raises(ValueError, match="target_size needs sensor_size"):
+        Downsample(target_size=(10, 10))(events)
 
 
 def test_merge_polarities_equals_tonic(events):

@@ -71,7 +71,7 @@ def test_chunked_equals_whole(real_or_random, data):
     base = real("davis346")[0][:30_000] if real_or_random == "real" else synthetic_events(30_000, seed=6, rate_hz=1e6)
     events = with_hot_pixels(base, np.random.default_rng(4), per_pixel=200)
     whole = hot_pixel_filter(events, (346, 260, 2), learn_us=10_000)
-    f = HotPixelFilter((346, 260, 2), learn_us=10_000)
+    f = HotPixelFilter((346, 260, 2), learn_us=10_000).stream()
     chunked = np.concatenate([f(batch) for batch in split_at(events, data.draw(cuts_for(len(events))))])
     np.testing.assert_array_equal(chunked, whole)
     assert f.mask is not None

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from evstream import make_events
-from evstream.ops.refractory import RefractoryFilter, refractory_period
+from evstream.ops.refractory import RefractoryPeriod, refractory_period
 from tests.ops.test_filters import SMALL
 
 
@@ -19,4 +19,4 @@ def test_tonic_quirks():
 def test_bad_input_and_repr():
     with pytest.raises(ValueError, match="outside the 40x30 sensor"):
         refractory_period(make_events([0], [30], [5], [0]), SMALL, 10)
-    assert repr(RefractoryFilter(SMALL, 100)) == "RefractoryFilter(sensor_size=(40, 30, 2), refractory_period=100)"
+    assert repr(RefractoryPeriod(SMALL, 100)) == "RefractoryPeriod(sensor_size=(40, 30, 2), refractory_period=100)"

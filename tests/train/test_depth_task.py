@@ -10,11 +10,12 @@ import pytest
 import torch
 from torch import nn
 
+from evstream.datasets.mvsec import MVSECDepth
 from evstream.nets.depth import DepthPrediction, spiking_depth_unet
 from evstream.train.depth_losses import (e2depth_loss, multiscale_gradient_loss, scale_invariant_loss,
                                          sobel_gradient_loss, stereospike_loss)
 from evstream.train.depth_metrics import ALPHA, prepare_target
-from evstream.train.tasks.depth import MvsecTask, log_depth_target
+from evstream.train.tasks.depth import STEREOSPIKE_RECIPE, MvsecTask, log_depth_target
 
 RECORDING = Path(__file__).resolve().parents[2] / "recordings" / "mvsec_depth"
 NAN = float("nan")
@@ -43,14 +44,22 @@ def test_gradient_losses_on_a_ramp():
     # E2Depth: normalised Sobel on R pooled by 1, 2, 4, 8 with replicated borders:
     # 7/8 (interior 1, border 0.5), 1.5 (pooled steps of 2), 2 (2x2), 0 (1x1); mean over 4 scales
     assert multiscale_gradient_loss(_ramp(), zero).item() == pytest.approx((0.875 + 1.5 + 2.0 + 0.0) / 4)
-    # StereoSpike: raw Sobel, interior |Gx| = 8, border columns 4
-    assert sobel_gradient_loss(_ramp(), zero).item() == pytest.approx(7.0)
+    # StereoSpike: raw Sobel with zero padding (the official F.conv2d(res, sobel, padding=1)). |Gx|: inner rows
+    # 8 inside, 4 at column 0, 24 at column 7 (6 - pad 0), x3/4 on the top and bottom rows (one kernel row in the
+    # padding): 6 * 76 + 2 * 57 = 570; |Gy|: 0 inside, 4x on the top and bottom rows (1 and 20 at the corners):
+    # 2 * 105 = 210; (570 + 210) / 64 pixels
+    assert sobel_gradient_loss(_ramp(), zero).item() == pytest.approx(780 / 64)
+    # a constant offset of 3 is seen at the borders only: |Gx| 12 on the outer columns' inner rows, 9 at the
+    # corners, |Gy| the same on the outer rows: 2 * 2 * (6 * 12 + 2 * 9) / 64. The scale-invariant loss
+    # (lambda 1) ignores offsets; this is what ties the official metric depth to its absolute level
+    assert sobel_gradient_loss(zero + 3.0, zero).item() == pytest.approx(360 / 64)
     assert multiscale_gradient_loss(zero + 3.0, zero).item() == 0.0
     masked = zero.clone()
     masked[..., :, 0] = NAN  # column 0 has no target: its residual is 0 and it leaves the mean
     r = _ramp()
-    # residual columns 0(masked),1..7: col 1 sees (2 - 0) * 4 = 8, cols 2-6 see 8, col 7 sees 4
-    assert sobel_gradient_loss(r, masked).item() == pytest.approx((6 * 8 + 4) / 7)
+    # the residual is the ramp again (column 0 is 0 either way); column 0's |Gx| + |Gy| (6 * 4 + 2 * 3 + 2 * 1)
+    # leaves the sum, its 8 pixels the count
+    assert sobel_gradient_loss(r, masked).item() == pytest.approx((780 - 32) / 56)
 
 
 def test_total_losses_weights():
@@ -117,10 +126,50 @@ def test_export_gives_the_live_depth_model(tmp_path, net):
     task.export(model, tmp_path / "depth_spiking_unet.pt", metrics={"mean_depth_error@10": 0.5})
     live, window_us = load_depth(tmp_path / CHECKPOINT)
     assert window_us == 50_000 and (live.d_max, live.alpha) == (40.0, ALPHA)
+    assert live.target == task.target == ("log" if net == "spiking_depth_unet" else "metric")
     assert live.kind == ("cumulative" if net == "spiking_depth_unet" else "histogram")
     assert live.n_time_bins == (2 if net == "spiking_depth_unet" else 1) and live.sensor_size == (346, 260, 2)
     for key, value in model.state_dict().items():
         torch.testing.assert_close(live.model.state_dict()[key], value)
+    events = MVSECDepth(RECORDING, "test", scenario="synthetic").events(0)[0]
+    with torch.no_grad():
+        out = model.eval()(torch.from_numpy(live.representation(events)).unsqueeze(1)).depth[0, 0].double().numpy()
+    expected = out if net == "stereospike" else 40.0 * np.exp(ALPHA * (out - 1.0))  # metres as they are, or from log
+    np.testing.assert_allclose(live(events).depth_m, expected, rtol=1e-5)
+
+
+def test_stereospike_learns_metric_depth_by_default_log_depth_on_request():
+    cpu = torch.device("cpu")
+    metric = MvsecTask(RECORDING, net="stereospike", scenario="synthetic", base_channels=4)
+    log = MvsecTask(RECORDING, net="stereospike", scenario="synthetic", base_channels=4, target="log")
+    assert (metric.target, log.target, MvsecTask(RECORDING).target) == ("metric", "log", "log")
+    _, test = metric.datasets()
+    batch = torch.utils.data.default_collate([test[0], test[1]])
+    depth = batch[1].unsqueeze(1).float()
+    assert torch.equal(metric._inputs(batch, cpu)[1].nan_to_num(-1.0), depth.nan_to_num(-1.0))
+    torch.testing.assert_close(log._inputs(batch, cpu)[1], log_depth_target(depth, 40.0, ALPHA), equal_nan=True)
+    # a metric oracle scores 0 m (the target E2Depth rescales so that its maximum is d_max), twice it abs-rel 1
+    prepared = torch.as_tensor(np.stack([prepare_target(d.numpy().astype(np.float64), 40.0) for d in batch[1]]))
+    exact = metric.evaluate(Oracle(prepared.unsqueeze(1).nan_to_num(1.0)), [batch], cpu)
+    assert exact["mean_depth_error@10"] == pytest.approx(0.0, abs=1e-4) and exact["delta1"] == 1.0
+    double = metric.evaluate(Oracle(2 * prepared.unsqueeze(1).nan_to_num(1.0)), [batch], cpu)
+    assert double["abs_rel"] == pytest.approx(1.0, abs=1e-4)
+    loss = metric.loss(metric.build_model(), batch, cpu)
+    assert loss.ndim == 0 and np.isfinite(loss.item())
+    with pytest.raises(ValueError, match="task.target: 'metric' is not a target of spiking_depth_unet"):
+        MvsecTask(RECORDING, target="metric")
+    with pytest.raises(ValueError, match="task.target: 'disparity' is not a target of stereospike"):
+        MvsecTask(RECORDING, net="stereospike", target="disparity")
+
+
+def test_stereospike_recipe_is_the_official_train_py():
+    from evstream.train.config import train_config
+
+    config = train_config(dict(STEREOSPIKE_RECIPE))
+    # train.py: Adam(lr=0.0002, weight_decay=0.0), batchsize 1, n_epochs 70, MultiStepLR([8, 42, 60], gamma=0.5)
+    assert (config.optimizer, config.lr, config.weight_decay, config.batch_size, config.epochs) == (
+        "adam", 2e-4, 0.0, 1, 70)
+    assert (config.schedule, config.milestones, config.gamma) == ("multistep", (8, 42, 60), 0.5)
 
 
 @pytest.mark.slow

@@ -15,6 +15,7 @@ import torch.multiprocessing as mp
 from torch import nn
 
 from evstream.checkpoint import load, state_digest
+from evstream.errors import UserError
 import numpy as np
 
 from evstream.train.trainer import TrainConfig, Trainer, accumulation_steps, lr_factor, parameter_groups
@@ -256,3 +257,27 @@ def test_state_digest_by_hand():
     expected = hashlib.sha256(b"w:torch.int8:(2,);\x01\x02" + b"b:torch.float32:();" + struct.pack("<f", 0.5))
     assert state_digest(state) == expected.hexdigest()
     assert state_digest({"b": state["b"], "w": state["w"]}) != expected.hexdigest()  # order is part of it
+
+
+def test_multistep_schedule_follows_torch_multisteplr(tmp_path):
+    """StereoSpike's official schedule (MultiStepLR([8, 42, 60], 0.5)), shortened: lr halves after epochs 2 and 4."""
+    config = TrainConfig(epochs=6, batch_size=32, lr=0.1, optimizer="adam", schedule="multistep", milestones=(2, 4),
+                         gamma=0.5, out_dir=str(tmp_path), progress=False)
+    seen = []
+    trainer = Trainer(NoDropoutTask(), config,
+                      on_step=lambda e, s: s == 0 and seen.append(trainer.optimizer.param_groups[0]["lr"]))
+    trainer.fit()
+    reference = torch.optim.Adam([nn.Parameter(torch.zeros(1))], lr=0.1)
+    schedule = torch.optim.lr_scheduler.MultiStepLR(reference, milestones=[2, 4], gamma=0.5)
+    expected = []
+    for _ in range(6):
+        expected.append(reference.param_groups[0]["lr"])
+        reference.step()
+        schedule.step()
+    assert seen == pytest.approx(expected) and expected == pytest.approx([0.1, 0.1, 0.05, 0.05, 0.025, 0.025])
+    official = TrainConfig(schedule="multistep", milestones=(8, 42, 60), gamma=0.5)
+    assert [lr_factor(e, official) for e in (0, 7, 8, 41, 42, 59, 60, 69)] == [1, 1, 0.5, 0.5, 0.25, 0.25, 0.125, 0.125]
+    assert "schedule x0.5 after epochs 2, 4" in trainer.summary(3)
+    for bad in ((4, 2), (0, 3), (2, 2)):
+        with pytest.raises(UserError, match=r"^train.milestones must be increasing epochs >= 1"):
+            TrainConfig(schedule="multistep", milestones=bad)

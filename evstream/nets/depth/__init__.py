@@ -1,6 +1,7 @@
 """Spiking depth networks for MVSEC (models.md §5): the depth paper's multi-step U-Net and StereoSpike.
 
-Both map ``[T, B, C, H, W]`` event tensors to a :class:`DepthPrediction` in normalised log depth.
+Both map ``[T, B, C, H, W]`` event tensors to a :class:`DepthPrediction` (normalised log depth, or metres
+for StereoSpike trained on metric depth as its official code).
 :data:`DEPTH_NETS` is the name -> builder table the depth task selects from.
 """
 

@@ -8,21 +8,17 @@ import torch
 from torch.nn import functional as F
 
 from evstream.snn.layers import seq_apply
-from evstream.snn.lif import LIF, LIFParams
+from evstream.snn.lif import LIF
 
-__all__ = ["DepthPrediction", "IF_PARAMS", "depth_lif", "resize_to"]
-
-IF_PARAMS = LIFParams(tau=1.0, decay_input=False, v_threshold=1.0, v_reset=0.0, detach_reset=True,
-                      surrogate="atan")
-"""StereoSpike's stateless IF: with tau = 1 the membrane restarts from V_reset at every step, so
-H[t] = X[t] and S[t] = H(X[t] - 1) (arctan surrogate)."""
+__all__ = ["DepthPrediction", "depth_lif", "resize_to"]
 
 
 class DepthPrediction(NamedTuple):
     """What a depth network returns.
 
     Attributes:
-        depth: normalised log depth ``[B, 1, H, W]`` (1 at d_max; see ``evstream.train.depth_metrics``).
+        depth: ``[B, 1, H, W]`` in what the net learnt: normalised log depth (1 at d_max; see
+            ``evstream.train.depth_metrics``) or metres (StereoSpike's default, as its official code).
         scales: the multi-scale predictions ``[B, 1, H, W]`` each, coarse to fine; the last is ``depth``.
     """
 

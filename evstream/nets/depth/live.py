@@ -2,7 +2,9 @@
 
 The checkpoint is a dict with ``builder`` (a :data:`~evstream.nets.depth.DEPTH_NETS` name), ``kwargs``
 (its keyword arguments), ``model`` (the state dict), ``representation`` (``kind`` "cumulative" or
-"histogram", ``n_time_bins``, ``window_us``, ``sensor_size``), ``d_max``, ``alpha`` and ``metrics``.
+"histogram", ``n_time_bins``, ``window_us``, ``sensor_size``), ``d_max``, ``alpha``, ``metrics`` and
+``target`` (what the net outputs: ``"log"``, normalised log depth, the default of older files, or
+``"metric"``, metres).
 Each call returns an :class:`evstream.outputs.DepthMap`.
 """
 
@@ -31,9 +33,10 @@ class LiveDepth:
     """Events of one window -> ``DepthMap(depth_m, d_max, firing_rate)`` with a depth network and its recipe.
 
     Args:
-        model: a depth network (returns a ``DepthPrediction`` in normalised log depth).
+        model: a depth network (returns a ``DepthPrediction``).
         representation: the checkpoint's ``representation`` dict.
         d_max, alpha: the log-depth normalisation the network was trained with.
+        target: ``"log"`` (the net outputs normalised log depth) or ``"metric"`` (metres).
         device: where the network runs.
 
     Returns (``__call__``):
@@ -46,10 +49,14 @@ class LiveDepth:
         (260, 346)
     """
 
-    def __init__(self, model: nn.Module, representation: dict, d_max: float, alpha: float, device="cpu"):
+    def __init__(self, model: nn.Module, representation: dict, d_max: float, alpha: float, device="cpu",
+                 target: str = "log"):
         kind = representation.get("kind")
         if kind not in ("cumulative", "histogram"):
             raise ValueError(f"unknown representation kind {kind!r} (cumulative, histogram)")
+        if target not in ("log", "metric"):
+            raise ValueError(f"unknown depth target {target!r} (log, metric)")
+        self.target = target
         self.model, self.kind, self.device = model.eval(), kind, torch.device(device)
         self.window_us = int(representation["window_us"])
         self.n_time_bins = int(representation.get("n_time_bins", 1))
@@ -68,8 +75,9 @@ class LiveDepth:
     def __call__(self, events: np.ndarray) -> DepthMap:
         x = torch.from_numpy(self.representation(events)).to(self.device).unsqueeze(1)
         self.spike_rate.reset()
-        log_depth = self.model(x).depth[0, 0].double().cpu().numpy()
-        depth = self.d_max * np.exp(self.alpha * (log_depth - 1.0))
+        depth = self.model(x).depth[0, 0].double().cpu().numpy()
+        if self.target == "log":
+            depth = self.d_max * np.exp(self.alpha * (depth - 1.0))
         return DepthMap(depth.astype(np.float32), self.d_max, self.spike_rate.value)
 
 
@@ -79,15 +87,17 @@ def load_depth(path: os.PathLike | str, device="cpu") -> tuple[LiveDepth, int]:
     state = checkpoint.load(path)
     model = DEPTH_NETS[state["builder"]](**state["kwargs"])
     checkpoint.load_model_state(model, state, path)
-    live = LiveDepth(model.to(device), state["representation"], state["d_max"], state["alpha"], device)
+    live = LiveDepth(model.to(device), state["representation"], state["d_max"], state["alpha"], device,
+                     state.get("target", "log"))
     return live, live.window_us
 
 
 def save_depth(path: os.PathLike | str, model: nn.Module, *, builder: str, kwargs: dict, representation: dict,
-                 d_max: float, alpha: float, metrics: dict) -> None:
-    """Write a self-describing depth checkpoint (the format :func:`load_depth` reads)."""
+               d_max: float, alpha: float, metrics: dict, target: str = "log") -> None:
+    """Write a self-describing depth checkpoint (the format :func:`load_depth` reads); ``target`` says
+    whether the net outputs normalised log depth (``"log"``) or metres (``"metric"``)."""
     if builder not in DEPTH_NETS:
         raise ValueError(f"unknown depth network {builder!r}; one of {sorted(DEPTH_NETS)}")
     torch.save({"builder": builder, "kwargs": dict(kwargs), "model": model.state_dict(),
                 "representation": dict(representation), "d_max": float(d_max), "alpha": float(alpha),
-                "metrics": plain(dict(metrics))}, path)
+                "metrics": plain(dict(metrics)), "target": target}, path)

@@ -1,8 +1,11 @@
 """Monocular / stereo depth on MVSEC (or the synthetic depth set) for the shared trainer (models.md §5).
 
 ``evstream train mvsec --data DIR --net spiking_depth_unet|stereospike [--set task.scenario=indoor1]``.
-Targets are normalised log depths ``1 + ln(D / d_max) / alpha``; evaluation maps predictions back to
-metres and applies the E2Depth protocol (:func:`evstream.train.depth_metrics.evaluate_depth`).
+The U-Net learns normalised log depth ``1 + ln(D / d_max) / alpha``; StereoSpike learns metric depth, as
+its official ``train.py`` (``learned_metric = 'LIN'``), or log depth with ``--set task.target=log``.
+Evaluation maps predictions to metres and applies the E2Depth protocol
+(:func:`evstream.train.depth_metrics.evaluate_depth`). StereoSpike's official recipe (``train.py``) is
+:data:`STEREOSPIKE_RECIPE`.
 """
 
 from __future__ import annotations
@@ -23,10 +26,19 @@ from evstream.nets.depth.live import save_depth
 from evstream.train.depth_losses import E2DEPTH_GRAD_WEIGHT, STEREOSPIKE_GRAD_WEIGHT, e2depth_loss, stereospike_loss
 from evstream.train.depth_metrics import ALPHA, evaluate_depth, log_to_depth
 
-__all__ = ["MvsecTask", "log_depth_target"]
+__all__ = ["MvsecTask", "STEREOSPIKE_RECIPE", "TARGETS", "log_depth_target"]
 
 INDOOR_ALPHA = 6.0
 """StereoSpike's log-depth regularisation indoors (with d_max = 10 m)."""
+
+TARGETS = ("metric", "log")
+"""What a depth net learns: metres, or normalised log depth."""
+
+STEREOSPIKE_RECIPE = {"optimizer": "adam", "lr": 2e-4, "weight_decay": 0.0, "batch_size": 1, "epochs": 70,
+                      "schedule": "multistep", "milestones": (8, 42, 60), "gamma": 0.5}
+"""The official StereoSpike ``train.py`` as ``train`` settings: Adam lr 2e-4, no weight decay, batch 1,
+70 epochs, MultiStepLR halving the lr after epochs 8, 42 and 60. (The paper's text says lr / 10 at 10,
+25 and 40 over 30 epochs; the code is followed.)"""
 
 
 def log_depth_target(depth: torch.Tensor, d_max: float, alpha: float) -> torch.Tensor:
@@ -46,6 +58,9 @@ class MvsecTask:
         cameras: ``["left"]`` or ``["left", "right"]``.
         window_us: event window before each depth map.
         base_channels, stages: network widths (``stages`` is the U-Net's).
+        target: what the net learns, ``"metric"`` (metres) or ``"log"`` (normalised log depth); None: metric
+            for StereoSpike (its official ``learned_metric = 'LIN'``), log for the U-Net (its sigmoid
+            output can only be log depth).
         si_lambda: weight of the scale term of the scale-invariant loss (1 in §5.2 / §5.3).
         grad_weight: weight of the gradient loss (None: 0.25 for the U-Net, 0.5 for StereoSpike).
         train_crop: ``[h, w]`` random crop of training samples (CPU budgets), None for full frames.
@@ -56,19 +71,25 @@ class MvsecTask:
     metric_mode = "min"
     eval_split = "test"  # MVSEC's splits are train / test: the trainer selects nothing on the test metrics
     train_defaults = {"optimizer": "adam", "lr": 2e-4, "batch_size": 1, "epochs": 30}
-    """StereoSpike's recipe: Adam, lr 2e-4, batch 1, 30 epochs, no weight decay."""
+    """Both nets' defaults: Adam, lr 2e-4, batch 1, 30 epochs, no weight decay, the trainer's cosine decay
+    (StereoSpike's official schedule: :data:`STEREOSPIKE_RECIPE`)."""
 
     def __init__(self, data_dir: os.PathLike | str, *, net: str = "spiking_depth_unet", scenario: str = "outdoor",
                  time_steps: int = 5, cameras=("left",), window_us: int = 50_000, base_channels: int = 32,
-                 stages: int = 4, si_lambda: float = 1.0, grad_weight: float | None = None, train_crop=None,
-                 cache_dir: os.PathLike | str | None = None):
+                 stages: int = 4, target: str | None = None, si_lambda: float = 1.0,
+                 grad_weight: float | None = None, train_crop=None, cache_dir: os.PathLike | str | None = None):
         if net not in DEPTH_NETS:
             raise ValueError(f"unknown depth network {net!r}; one of {sorted(DEPTH_NETS)}")
+        target = target or ("metric" if net == "stereospike" else "log")
+        if target not in TARGETS or (target == "metric" and net == "spiking_depth_unet"):
+            raise ValueError(f"task.target: {target!r} is not a target of {net} "
+                             f"(one of {', '.join(TARGETS) if net == 'stereospike' else 'log'})")
         check_positive("task", time_steps=time_steps, window_us=window_us, base_channels=base_channels,
                        stages=stages)
         self.data_dir, self.net, self.scenario = data_dir, net, scenario
         self.time_steps, self.cameras, self.window_us = int(time_steps), tuple(cameras), int(window_us)
         self.base_channels, self.stages, self.si_lambda = int(base_channels), int(stages), float(si_lambda)
+        self.target = target
         default_weight = E2DEPTH_GRAD_WEIGHT if net == "spiking_depth_unet" else STEREOSPIKE_GRAD_WEIGHT
         self.grad_weight = default_weight if grad_weight is None else float(grad_weight)
         self.train_crop = None if train_crop is None else tuple(int(v) for v in train_crop)
@@ -105,7 +126,7 @@ class MvsecTask:
         if self.net == "spiking_depth_unet":
             representation["n_time_bins"] = self.time_steps
         save_depth(path, model, builder=self.net, kwargs=self.net_options(), representation=representation,
-                     d_max=self.d_max, alpha=self.alpha, metrics=metrics or {})
+                   d_max=self.d_max, alpha=self.alpha, metrics=metrics or {}, target=self.target)
 
     def datasets(self) -> tuple[MVSECDepth, MVSECDepth]:
         return tuple(MVSECDepth(self.data_dir, split, scenario=self.scenario, transform=self.representation,
@@ -113,11 +134,11 @@ class MvsecTask:
                      for split in ("train", "test"))
 
     def _inputs(self, batch, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-        """``([T, B, C, H, W] float input, [B, 1, H, W] log-depth target)`` of a collated batch."""
+        """``([T, B, C, H, W] float input, [B, 1, H, W] target)`` of a collated batch, in the learnt unit."""
         x, depth = batch
         x = torch.as_tensor(x, dtype=torch.float32).to(device).transpose(0, 1)
         depth = torch.as_tensor(depth, dtype=torch.float32).to(device).unsqueeze(1)
-        return x, log_depth_target(depth, self.d_max, self.alpha)
+        return x, depth if self.target == "metric" else log_depth_target(depth, self.d_max, self.alpha)
 
     def criterion(self, predictions, target: torch.Tensor) -> torch.Tensor:
         """The net's loss on its :class:`~evstream.nets.depth.DepthPrediction` (see ``depth_losses``)."""
@@ -147,7 +168,9 @@ class MvsecTask:
                 x, target = self._inputs(batch, device)
                 out = model(x)
                 losses.append(float(self.criterion(out, target)))
-                depth = log_to_depth(out.depth[:, 0].detach().cpu().double().numpy(), self.d_max, self.alpha)
+                depth = out.depth[:, 0].detach().cpu().double().numpy()
+                if self.target == "log":
+                    depth = log_to_depth(depth, self.d_max, self.alpha)
                 yield from zip(np.asarray(batch[1], dtype=np.float64), depth)
 
         targets, predictions = itertools.tee(pairs())
