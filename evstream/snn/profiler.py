@@ -9,7 +9,9 @@ I-LIF). For a layer l with input activity fr_l (the mean input value):
     E = 4.6 pJ MACs_first + 0.9 pJ sum_{l > first} SOPs_l          (the first layer sees real values)
     E_ANN = 4.6 pJ sum_l MACs_l
 
-BN (folded into the conv), pooling and upsampling count as free.
+BN (folded into the conv), pooling and upsampling count as free. SDSA's token sum
+(:class:`evstream.snn.sdsa.TokenSum`) counts one MAC per input element (one possible addition),
+so its SOPs are the non-zeros of its masked input (the Spike-driven Transformer's E_AC T R N D).
 """
 
 from __future__ import annotations
@@ -23,16 +25,19 @@ from evstream.snn.biclab import BICLabCell, BICLabLIF
 from evstream.snn.ilif import ILIF, ILIFCell
 from evstream.snn.lif import LIF, LIFCell
 from evstream.snn.plif import PLIF, PLIFCell
+from evstream.snn.sdsa import TokenSum
 
 __all__ = ["E_AC_PJ", "E_MAC_PJ", "NEURON_TYPES", "SpikeProfiler", "SpikeRate", "format_report"]
 
 E_AC_PJ = 0.9
 E_MAC_PJ = 4.6
 NEURON_TYPES = (LIF, LIFCell, PLIF, PLIFCell, ILIF, ILIFCell, BICLabLIF, BICLabCell)
-_SYNAPSES = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
+_SYNAPSES = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear, TokenSum)
 
 
-def _macs(module: nn.Module, out: torch.Tensor) -> int:
+def _macs(module: nn.Module, x: torch.Tensor, out: torch.Tensor) -> int:
+    if isinstance(module, TokenSum):
+        return x.numel()
     if isinstance(module, nn.Linear):
         return out.numel() * module.in_features
     return out.numel() * (module.in_channels // module.groups) * math.prod(module.kernel_size)
@@ -118,7 +123,7 @@ class SpikeProfiler:
                 x = inputs[0]
                 rec = self.layers.setdefault(name, {"type": type(module).__name__, "macs": 0, "input_sum": 0.0,
                                                     "input_numel": 0, "sops": 0.0, "order": len(self.layers)})
-                macs = _macs(module, output)
+                macs = _macs(module, x, output)
                 rate = float(x.float().mean())
                 rec["macs"] += macs
                 rec["sops"] += macs * rate

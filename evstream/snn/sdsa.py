@@ -10,6 +10,10 @@ On the membrane tensor X ``[T, B, C, H, W]`` with N = H W tokens, h heads of d =
 All LIFs: tau 2, hard reset to 0, detach_reset, V_th 1 except the attention LIF (0.5).
 ``dvs=True`` adds the "Erode" 3x3 max-pool of the DVS models after K, V, K*V and Q*A,
 applied to the last two dimensions exactly as the official code does.
+
+The token sum runs in :class:`TokenSum`, so the profiler counts SDSA's mask-and-add work as the
+paper does: K * V and Q * A are masks (free), the sum over N adds every non-zero of K * V
+(E_AC T R N D, R the rate of K * V).
 """
 
 from __future__ import annotations
@@ -21,11 +25,22 @@ from torch.nn import functional as F
 from evstream.snn.layers import SeqBatchNorm2d, SeqConv2d
 from evstream.snn.lif import LIF
 
-__all__ = ["SDSA"]
+__all__ = ["SDSA", "TokenSum"]
 
 
 def _erode(x: torch.Tensor) -> torch.Tensor:
     return F.max_pool3d(x, kernel_size=(1, 3, 3), stride=1, padding=(0, 1, 1))
+
+
+class TokenSum(nn.Module):
+    """The column sum of SDSA over the N tokens of a masked ``K * V`` ``[T, B, h, N, d]`` -> ``[T, B, h, 1, d]``.
+
+    A module of its own so :class:`evstream.snn.profiler.SpikeProfiler` counts one accumulate per
+    non-zero input element (the additions of the spike-driven sum).
+    """
+
+    def forward(self, kv: torch.Tensor) -> torch.Tensor:
+        return kv.sum(dim=-2, keepdim=True)
 
 
 class SDSA(nn.Module):
@@ -58,7 +73,7 @@ class SDSA(nn.Module):
         self.q_conv, self.q_bn, self.q_lif = SeqConv2d(dim, dim, 1, bias=False), SeqBatchNorm2d(dim), lif()
         self.k_conv, self.k_bn, self.k_lif = SeqConv2d(dim, dim, 1, bias=False), SeqBatchNorm2d(dim), lif()
         self.v_conv, self.v_bn, self.v_lif = SeqConv2d(dim, dim, 1, bias=False), SeqBatchNorm2d(dim), lif()
-        self.attn_lif = lif(0.5)
+        self.token_sum, self.attn_lif = TokenSum(), lif(0.5)
         self.proj_conv, self.proj_bn = SeqConv2d(dim, dim, 1), SeqBatchNorm2d(dim)
 
     def _heads(self, x: torch.Tensor) -> torch.Tensor:
@@ -77,7 +92,7 @@ class SDSA(nn.Module):
         kv = self._heads(k) * self._heads(v)
         if self.dvs:
             kv = _erode(kv)
-        a = self.attn_lif(kv.sum(dim=-2, keepdim=True))[0]
+        a = self.attn_lif(self.token_sum(kv))[0]
         y = self._heads(q) * a
         if self.dvs:
             y = _erode(y)

@@ -33,6 +33,10 @@ def small_task(root, net="tasnn", **kw):
     options = {"reduction": 2} if net == "tasnn" else {}
     if net == "ssnn":
         options = {"stage_channels": ((8,), (16,), (16,))}
+    if net == "sdt":
+        options = {"dim": 32, "pooling": "0011"}
+    if net == "trevsnn":
+        options = {"channels": (4, 8, 8, 16)}
     return GestureTask(root, net=net, time_steps=4, dt_ms=50, ds=8, n_clips=2, cache_dir=root / "cache",
                        net_options=options, **kw)
 
@@ -125,6 +129,25 @@ def test_ssnn_losses(gesture_root, loss):
     early_grad = model.early[0].linear.weight.grad
     assert (early_grad is not None) == (loss in ("early_exit", "tssd"))  # TSSD's weak classifier is the first exit
     assert model.head.linear.weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("net, loss", [("sdt", "ce"), ("sdt", "tet"), ("trevsnn", "ce")])
+def test_transformer_and_reversible_nets_train_on_gesture(gesture_root, net, loss):
+    task = small_task(gesture_root, net=net, loss=loss)
+    train, _ = task.datasets()
+    model = task.build_model()
+    batch = (torch.stack([train[i][0] for i in range(3)]), torch.tensor(train.labels[:3]))
+    assert batch[0].shape == (3, 4, 2, 16, 16)  # gesture frames: B, T, polarities, 128 / ds
+    value = task.loss(model, batch, torch.device("cpu"))
+    value.backward()
+    assert value.ndim == 0 and float(value.detach()) > 0
+    grads = [p.grad for p in model.parameters()]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads[:4]) and sum(float(g.abs().sum()) for g in
+                                                                                  grads if g is not None) > 0
+    model.eval()
+    with torch.no_grad():
+        scores = model(batch[0].transpose(0, 1).float())
+    assert scores.logits.shape == (3, 11)
 
 
 def test_trt_reverses_time_and_classifies_the_star_of_the_rates(gesture_root):

@@ -5,7 +5,7 @@ Representation (models.md §2.3): each sample is binned once into per-polarity c
 cuts T frames: a random start when training (TA-SNN's ``is_train_Enhanced``), ``n_clips`` windows
 spread over the sample when testing (TA-SNN's voting clips). Losses: MSE between output firing
 rates and the one-hot label for TA-SNN / MA-SNN; cross-entropy, TET or SSNN's early-exit loss for
-SSNN. Evaluation: top-1 per sample (scores summed over clips), per clip, and TA-SNN's vote.
+SSNN; cross-entropy or TET for the Spike-driven Transformer, cross-entropy for T-RevSNN. Evaluation: top-1 per sample (scores summed over clips), per clip, and TA-SNN's vote.
 """
 
 from __future__ import annotations
@@ -36,7 +36,8 @@ __all__ = ["ClipWindows", "Cifar10DvsTask", "FrameStack", "GestureTask", "NCalte
 
 FRAME_CHUNK = 64
 """Frames binned per call by :class:`FrameStack`: bounds its float32 scratch whatever the sample's length."""
-LOSSES = {"tasnn": ("rate_mse",), "masnn": ("rate_mse",), "ssnn": ("early_exit", "ce", "tet", "trt", "tssd")}
+LOSSES = {"tasnn": ("rate_mse",), "masnn": ("rate_mse",), "ssnn": ("early_exit", "ce", "tet", "trt", "tssd"),
+          "sdt": ("ce", "tet"), "trevsnn": ("ce",)}
 
 
 @dataclass(frozen=True)
@@ -149,7 +150,7 @@ class _ClassificationTask:
 
     Args:
         data_dir: dataset root in its own layout.
-        net: "tasnn", "masnn" or "ssnn".
+        net: "tasnn", "masnn", "ssnn", "sdt" (Spike-driven Transformer) or "trevsnn" (T-RevSNN).
         time_steps: T frames per clip.
         dt_ms: frame length in ms.
         ds: spatial downsampling.
@@ -264,7 +265,7 @@ class _ClassificationTask:
         if self.loss_name == "rate_mse":
             return rate_mse_loss(output, labels, **options)
         if self.loss_name == "ce":
-            return F.cross_entropy(output.logits, labels, **options)
+            return F.cross_entropy(_scores(output), labels, **options)
         if self.loss_name == "tet":
             return tet_loss(output.logits_t, labels, **options)
         if self.loss_name == "trt":

@@ -113,7 +113,8 @@ class NMNISTTask(_ClassificationTask):
 
     Args:
         data_dir: the folder holding ``Train/`` (and ``Test/`` for ``--split test``).
-        net: ``"cnn"`` (builder ``cnn_nmnist``) or ``"ann"`` (``ann_nmnist``: its layout with ReLU units).
+        net: ``"cnn"`` (builder ``cnn_nmnist``), ``"ann"`` (``ann_nmnist``: its layout with ReLU units) or
+            ``"sdt"`` (``sdt_nmnist``, the Spike-driven Transformer).
         input_scale: when set, the net reads the count frames divided by it and clipped to [0, 1], through
             the input ``coding`` (:class:`~evstream.snn.coding.CodedClassifier`; what ``evstream
             robustness`` attacks); None (default): the counts themselves, no coding layer.
@@ -131,7 +132,7 @@ class NMNISTTask(_ClassificationTask):
 
     dataset_cls = NMNIST
     family = "nmnist"
-    losses = {"cnn": ("rate_mse",), "ann": ("rate_mse",)}
+    losses = {"cnn": ("rate_mse",), "ann": ("rate_mse",), "sdt": ("ce", "tet")}
     defaults = {"time_steps": 3, "dt_ms": 110, "ds": 1, "n_clips": 1}
     train_defaults = {"optimizer": "adam", "lr": 2e-3, "weight_decay": 0.0, "batch_size": 32, "epochs": 30,
                       "schedule": "cosine"}
