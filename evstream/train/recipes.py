@@ -1,8 +1,8 @@
 """Named training recipes: ``evstream train TASK --recipe cpu|paper``.
 
 ``cpu`` (the default) is the task's own defaults, sized for a laptop: one epoch on the bundled or
-simulated sets stays under 2 GB of RSS for the classification and depth tasks (``benchmarks/train_memory.py``;
-gen1 at scale s does not yet), and the bundled models' cards start from them. ``paper`` sets what the official code of the task's network trains with,
+simulated sets stays under 2 GB of RSS for every task (``benchmarks/train_memory.py``; gen1 at its
+CPU scale rt), and the bundled models' cards start from them. ``paper`` sets what the official code of the task's network trains with,
 read from its sources (``source`` below); a task or net without official code has no paper recipe.
 A recipe only sets defaults: ``--config``, ``--set`` and the flags still override it.
 
