@@ -28,12 +28,13 @@ from evstream.events import concat_events
 from evstream.io import open_events
 from evstream.io.convert import iter_range
 from evstream.ops.spikeyolo_input import Letterbox, letterbox_geometry, resize_mode, to_spikeyolo_input
+from evstream.sim.road import CLASSES, ROAD_SIZE
 
 __all__ = ["GEN1_CLASSES", "GEN1_SENSOR_SIZE", "Gen1Detection", "Gen1Sample", "collate_gen1", "convert_boxes",
            "load_boxes"]
 
-GEN1_SENSOR_SIZE = (304, 240, 2)
-GEN1_CLASSES = ("car", "pedestrian")
+GEN1_SENSOR_SIZE = ROAD_SIZE
+GEN1_CLASSES = CLASSES
 LAYOUT = ("  <root>/{train,val,test}/<name>_td.dat    (DAT events)\n"
           "  <root>/{train,val,test}/<name>_bbox.npy  (ts|t, x, y, w, h, class_id, confidence|class_confidence, "
           "track_id)")

@@ -1,7 +1,7 @@
 """Models out of evstream: NIR graphs and ONNX files of the live checkpoints (``evstream export``).
 
 * :func:`export_checkpoint` writes a live checkpoint (``evstream eval --export``) as NIR
-  (:func:`evstream.snn.nir.to_nir`, spiking classifiers) or ONNX (:func:`export_onnx`: the
+  (:func:`evstream.export.nir.to_nir`, spiking classifiers) or ONNX (:func:`export_onnx`: the
   classifiers and the fused integer-spike SpikeYOLO, unrolled over the T time steps).
 * :func:`load_exportable` rebuilds a checkpoint's net with an example input from its recipe.
 """

@@ -99,8 +99,8 @@ def export_checkpoint(path: os.PathLike | str, out: os.PathLike | str, *, format
         path: a checkpoint of ``evstream eval --export`` (or a bundled ``models/*.pt``).
         out: the file to write (atomically).
         format: ``"nir"`` or ``"onnx"``.
-        dt: seconds per time step in the NIR graph (default :data:`evstream.snn.nir.DEFAULT_DT`).
-        avg_pool: NIR pooling, ``"sum"`` (folded, norse reads it) or ``"avg"`` (see :func:`~evstream.snn.nir.to_nir`).
+        dt: seconds per time step in the NIR graph (default :data:`evstream.export.nir.DEFAULT_DT`).
+        avg_pool: NIR pooling, ``"sum"`` (folded, norse reads it) or ``"avg"`` (see :func:`~evstream.export.nir.to_nir`).
         overwrite: replace an existing ``out``.
 
     Returns:
@@ -115,7 +115,7 @@ def export_checkpoint(path: os.PathLike | str, out: os.PathLike | str, *, format
     item = load_exportable(path)
     started = time.perf_counter()
     if format == "nir":
-        from evstream.snn.nir import DEFAULT_DT, import_nir, to_nir
+        from evstream.export.nir import DEFAULT_DT, import_nir, to_nir
 
         graph = to_nir(item.model, item.frames[1:], dt=DEFAULT_DT if dt is None else dt, avg_pool=avg_pool)
         graph.metadata.update({"net": item.info["net"], "names": json.dumps(list(item.info["names"])),

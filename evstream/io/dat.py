@@ -296,18 +296,21 @@ def check_times_u32(t: np.ndarray, previous: int | None, path) -> None:
 
 
 class DatWriter(EventWriter):
-    """Writes a DAT v2 CD file with Prophesee's header (see the module docstring; faery and expelliarmus read it)."""
+    """Writes a DAT v2 CD file with Prophesee's header (see the module docstring; faery and expelliarmus read it).
+
+    ``date`` goes in the ``% Date`` line (default: now); a fixed one makes the bytes reproducible.
+    """
 
     format = "dat"
 
-    def __init__(self, path, sensor_size):
+    def __init__(self, path, sensor_size, *, date: datetime.datetime | None = None):
         super().__init__(path, sensor_size)
         width, height = self.sensor_size[:2]
         if width > 0x4000 or height > 0x4000:
             raise ValueError(f"{self.path}: DAT stores 14-bit coordinates, sensor {width}x{height} is too large")
         self._previous: int | None = None
         self._file = open(self.path, "wb")
-        date = datetime.datetime.now().strftime("%Y-%m-%d %H:%M:%S")
+        date = (date or datetime.datetime.now()).strftime("%Y-%m-%d %H:%M:%S")
         header = (f"% Data file containing CD events.\n% Version 2\n% Date {date}\n"
                   f"% Height {height}\n% Width {width}\n")
         self._file.write(header.encode("ascii") + bytes([CD_TYPE, 8]))

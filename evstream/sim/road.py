@@ -9,6 +9,8 @@ kept when at least ``MIN_VISIBLE`` of the actor shows. Output: Prophesee Gen1 fo
 
 from __future__ import annotations
 
+import datetime
+
 import math
 import os
 from dataclasses import dataclass
@@ -31,6 +33,8 @@ BBOX_DTYPE = np.dtype([("ts", "<u8"), ("x", "<f4"), ("y", "<f4"), ("w", "<f4"), 
 """Packed Gen1 ``*_bbox.npy`` record (33 bytes): ts µs, x, y top-left, w, h px, class, confidence, track."""
 
 CLASSES = ("car", "pedestrian")
+SIMULATED_DATE = datetime.datetime(1970, 1, 1)
+"""The ``% Date`` of simulated DAT files: fixed, so a seed gives the same bytes."""
 MIN_VISIBLE = 0.25
 """Smallest visible fraction of an actor that still gets a box."""
 
@@ -223,7 +227,7 @@ def write_road_sequence(td_path: os.PathLike | str, seconds: float, seed: int, *
     scene = RoadScene(seconds, seed)
     times = frame_times_us(seconds, fps)
     emulator = EventEmulator(ROAD_SIZE, sensor, seed=seed)
-    with open_writer(td_path, ROAD_SIZE, format="dat") as writer:
+    with open_writer(td_path, ROAD_SIZE, format="dat", date=SIMULATED_DATE) as writer:
         n = record_frames(((t, scene.frame(t * 1e-6)) for t in times), emulator, writer, total=len(times),
                           desc=td_path.stem, progress=progress)
     box_times = np.arange(1, int(seconds * box_hz) + 1) / box_hz

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 
 from evstream.errors import UserError
-from evstream.train.commands import TASKS, _building, _settings
+from evstream.train.commands import TASKS, add_recipe_argument, _building, _settings
 
 
 def _cache(args) -> int:
@@ -51,6 +51,7 @@ def register(subparsers) -> None:
     parser.add_argument("--cache-dir", dest="cache_dir", metavar="DIR",
                         help="cache folder (default <data>/.evstream_cache when the data folder is writable); "
                              "= --set task.cache_dir=; give evstream train the same")
+    add_recipe_argument(parser)
     parser.add_argument("--config", metavar="YAML", help="YAML file with 'train' and 'task' groups of settings "
                                                          "(the task settings decide the representation)")
     parser.add_argument("--set", action="append", metavar="GROUP.KEY=VALUE",

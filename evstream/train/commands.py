@@ -190,15 +190,20 @@ def _eval(args) -> int:
     return 0
 
 
+def add_recipe_argument(parser: argparse.ArgumentParser) -> None:
+    """``--recipe cpu|paper``: every command that builds a task from settings takes it."""
+    parser.add_argument("--recipe", choices=RECIPES, default="cpu",
+                        help="default settings: cpu (the task's own, sized for a laptop) or "
+                             "paper (the official code's hyperparameters for the task and net, listed under "
+                             "'evstream train --help'); --config, --set and the flags override them")
+
+
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("task", choices=sorted(TASKS), help="the task: dataset, network family, loss and metrics")
     parser.add_argument("--data", required=True, help="dataset folder in the dataset's own layout")
     parser.add_argument("--net", help="network name (task-specific, e.g. tasnn, masnn, ssnn); = --set task.net=")
     parser.add_argument("--scale", help="model scale (gen1: n, s, m, l, rt); = --set task.scale=")
-    parser.add_argument("--recipe", choices=RECIPES, default="cpu",
-                        help="default settings: cpu (the task's own, sized for a laptop) or "
-                             "paper (the official code's hyperparameters for the task and net, listed below); "
-                             "--config, --set and the flags override them")
+    add_recipe_argument(parser)
     parser.add_argument("--config", metavar="YAML", help="YAML file with 'train' and 'task' groups of settings")
     parser.add_argument("--set", action="append", metavar="GROUP.KEY=VALUE",
                         help="override one setting, e.g. train.lr=1e-3 or task.time_steps=16 (repeatable; "

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from evstream.datasets.gen1 import GEN1_CLASSES, GEN1_SENSOR_SIZE
 from evstream.train.coco_map import Boxes, coco_map, pycocotools_map
 
-GEN1_SIZE = (304, 240)
-GEN1_CLASSES = ("car", "pedestrian")
+GEN1_SIZE = GEN1_SENSOR_SIZE[:2]
 
 
 def _field(boxes: np.ndarray, *names: str) -> np.ndarray:

@@ -11,7 +11,7 @@ import time
 from fractions import Fraction
 
 from evstream.errors import UserError
-from evstream.train.commands import TASKS, _building, _check_device, _settings
+from evstream.train.commands import TASKS, add_recipe_argument, _building, _check_device, _settings
 
 
 def _budget(text: str) -> float:
@@ -114,6 +114,7 @@ def register(subparsers) -> None:
     parser.add_argument("--data", required=True, help="dataset folder in the dataset's own layout")
     parser.add_argument("--checkpoint", required=True, help="a training checkpoint of the net (last.pt, best.pt)")
     parser.add_argument("--net", help="network name as trained (nmnist: cnn, ann); = --set task.net=")
+    add_recipe_argument(parser)
     parser.add_argument("--config", metavar="YAML", help="YAML file with the task settings the net was trained with")
     parser.add_argument("--set", action="append", metavar="GROUP.KEY=VALUE",
                         help="one task setting as trained, e.g. task.input_scale=4 or task.coding=rsc (repeatable)")

@@ -17,7 +17,7 @@ from evstream.nets import build
 from evstream.nets.live_classifier import load_classifier
 from evstream.snn import (LIF, PLIF, BICLabLIF, SeqAvgPool2d, SeqBatchNorm2d, SeqConv2d, SeqFlatten, SeqLinear,
                           SeqMaxPool2d, Spiking, fuse_conv_bn)
-from evstream.snn.nir import NIRNeuron, from_nir, to_nir
+from evstream.export.nir import NIRNeuron, from_nir, to_nir
 from tests.export.conftest import DVS128, MODELS, windows
 
 nir = pytest.importorskip("nir")

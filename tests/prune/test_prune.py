@@ -207,7 +207,7 @@ def test_pruned_checkpoints_keep_their_masks_and_zeros_in_nir(pruned, tmp_path):
     assert all(torch.equal(info["masks"][n], masks.masks[n]) for n in masks.masks)
     nir_path = tmp_path / "pruned.nir"
     assert main(["export", str(path), "--format", "nir", "--out", str(nir_path)]) == 0
-    from evstream.snn.nir import import_nir
+    from evstream.export.nir import import_nir
 
     graph = import_nir().read(nir_path)
     weights = {np.asarray(n.weight).shape: np.asarray(n.weight) for n in graph.nodes.values() if hasattr(n, "weight")}

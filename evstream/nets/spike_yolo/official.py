@@ -326,7 +326,8 @@ def load_official(path: os.PathLike | str, *, variant: str | None = None, T: int
 
 def _main(argv: list[str] | None = None) -> int:
     """``python -m evstream.nets.spike_yolo.official SRC OUT``: an official checkpoint -> an evstream one."""
-    from evstream.datasets.gen1 import GEN1_CLASSES, GEN1_SENSOR_SIZE
+    from evstream.sim.road import CLASSES as GEN1_CLASSES
+    from evstream.sim.road import ROAD_SIZE as GEN1_SENSOR_SIZE
     from evstream.errors import UserError
     from evstream.nets.spike_yolo.live import DetectionRecipe, save_detector
 
