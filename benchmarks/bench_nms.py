@@ -26,7 +26,7 @@ import time
 
 import torch
 
-from evstream.nets.spike_yolo.nms import NMSResult, box_iou, non_max_suppression
+from evstream.nets.spike_yolo.nms import NMSResult, box_iou, candidates, non_max_suppression
 
 
 def reference_nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float,
@@ -59,16 +59,7 @@ def reference_non_max_suppression(boxes: torch.Tensor, scores: torch.Tensor, *, 
     """The former :func:`~evstream.nets.spike_yolo.nms.non_max_suppression` (same candidates, reference NMS)."""
     out = []
     for b, s in zip(boxes, scores, strict=True):
-        if multi_label:
-            anchor, cls = torch.nonzero(s > conf_threshold, as_tuple=True)
-            conf = s[anchor, cls]
-        else:
-            conf, cls = s.max(1)
-            anchor = torch.nonzero(conf > conf_threshold, as_tuple=True)[0]
-            conf, cls = conf[anchor], cls[anchor]
-        if len(conf) > max_candidates:
-            top = conf.topk(max_candidates).indices
-            anchor, cls, conf = anchor[top], cls[top], conf[top]
+        anchor, cls, conf = candidates(s, conf_threshold, multi_label, max_candidates)
         keep = reference_batched_nms(b[anchor], conf, cls, iou_threshold, max_det)
         out.append(NMSResult(b[anchor][keep], conf[keep], cls[keep]))
     return out

@@ -30,6 +30,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from evstream.nets.init import trunc_normal_conv_init
 from evstream.nets.registry import register
 from evstream.snn import LIF, SDSA, SeqBatchNorm2d, SeqConv2d, SeqLinear, SeqMaxPool2d
 
@@ -135,7 +136,7 @@ class SpikeDrivenTransformer(nn.Module):
         self.blocks = nn.ModuleList(nn.Sequential(SDSA(dim, num_heads, dvs=dvs), SpikeMLP(dim, int(dim * mlp_ratio)))
                                     for _ in range(depth))
         self.head_lif, self.head = _lif(), SeqLinear(dim, num_classes)
-        self.apply(_init_weights)
+        self.apply(trunc_normal_conv_init)
 
     def forward(self, x: torch.Tensor) -> SDTOutput:
         if x.ndim != 5 or x.shape[0] != self.time_steps:
@@ -148,14 +149,6 @@ class SpikeDrivenTransformer(nn.Module):
 
     def extra_repr(self) -> str:
         return f"time_steps={self.time_steps}"
-
-
-def _init_weights(m: nn.Module) -> None:
-    """The official initialisation: conv weights truncated normal (std 0.02), conv biases 0."""
-    if isinstance(m, nn.Conv2d):
-        nn.init.trunc_normal_(m.weight, std=0.02)
-        if m.bias is not None:
-            nn.init.zeros_(m.bias)
 
 
 @register("sdt_gesture")

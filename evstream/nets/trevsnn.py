@@ -35,6 +35,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from evstream.nets.init import trunc_normal_conv_init
 from evstream.nets.registry import register
 from evstream.snn import quantize
 
@@ -325,7 +326,7 @@ class TRevSNN(nn.Module):
         self.columns = nn.ModuleList(Column(in_channels, channels, kernel_size, t == 0, self.shared)
                                      for t in range(self.time_steps))
         self.classifier = _SpikeClassifier(channels[3], num_classes)
-        self.apply(_init_weights)
+        self.apply(trunc_normal_conv_init)
 
     def forward(self, x: torch.Tensor) -> TRevSNNOutput:
         if x.ndim != 5 or x.shape[0] != self.time_steps or x.shape[-1] % 4 or x.shape[-2] % 4:
@@ -344,14 +345,6 @@ class TRevSNN(nn.Module):
 
     def extra_repr(self) -> str:
         return f"time_steps={self.time_steps}, reversible={self.reversible}"
-
-
-def _init_weights(m: nn.Module) -> None:
-    """The official initialisation: conv weights truncated normal (std 0.02), biases 0."""
-    if isinstance(m, nn.Conv2d):
-        nn.init.trunc_normal_(m.weight, std=0.02)
-        if m.bias is not None:
-            nn.init.zeros_(m.bias)
 
 
 @register("trevsnn_gesture")

@@ -21,7 +21,7 @@ import torch
 
 from evstream._jit import kernel
 
-__all__ = ["NMSResult", "batched_nms", "box_iou", "nms", "non_max_suppression"]
+__all__ = ["NMSResult", "batched_nms", "box_iou", "candidates", "nms", "non_max_suppression"]
 
 
 class NMSResult(NamedTuple):
@@ -158,16 +158,24 @@ def non_max_suppression(boxes: torch.Tensor, scores: torch.Tensor, *, conf_thres
                          f"{tuple(scores.shape)}")
     out = []
     for b, s in zip(boxes, scores, strict=True):
-        if multi_label:
-            anchor, cls = torch.nonzero(s > conf_threshold, as_tuple=True)
-            conf = s[anchor, cls]
-        else:
-            conf, cls = s.max(1)
-            anchor = torch.nonzero(conf > conf_threshold, as_tuple=True)[0]
-            conf, cls = conf[anchor], cls[anchor]
-        if len(conf) > max_candidates:
-            top = conf.topk(max_candidates).indices
-            anchor, cls, conf = anchor[top], cls[top], conf[top]
+        anchor, cls, conf = candidates(s, conf_threshold, multi_label, max_candidates)
         keep = batched_nms(b[anchor], conf, cls, iou_threshold, max_det)
         out.append(NMSResult(b[anchor][keep], conf[keep], cls[keep]))
     return out
+
+
+def candidates(scores: torch.Tensor, conf_threshold: float, multi_label: bool,
+               max_candidates: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(anchor, class, score)`` of one image's ``[A, nc]`` scores entering NMS: above the threshold
+    (every class, or each anchor's best), at most the ``max_candidates`` highest."""
+    if multi_label:
+        anchor, cls = torch.nonzero(scores > conf_threshold, as_tuple=True)
+        conf = scores[anchor, cls]
+    else:
+        conf, cls = scores.max(1)
+        anchor = torch.nonzero(conf > conf_threshold, as_tuple=True)[0]
+        conf, cls = conf[anchor], cls[anchor]
+    if len(conf) > max_candidates:
+        top = conf.topk(max_candidates).indices
+        anchor, cls, conf = anchor[top], cls[top], conf[top]
+    return anchor, cls, conf
