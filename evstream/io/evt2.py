@@ -16,12 +16,21 @@ from __future__ import annotations
 
 import numpy as np
 
-from evstream._jit import kernel
+from evstream._jit import inline_kernel, kernel
 from evstream.io.raw_common import ERR_TIME, ERR_UNKNOWN_TYPE, ERR_X, ERR_Y, RawReader, RawWriter
 
 _HIGH_MASK = (1 << 28) - 1
 _HALF = 1 << 27
 _TIME_HIGH = 0x8 << 28
+
+
+@inline_kernel
+def next_time_high(raw, wrap, raw_high):
+    """``(wrap, raw_high, high_us)`` after a TIME_HIGH word of 28-bit value ``raw`` (EVT 2.0 and 2.1): a
+    step back of half the range or more is the 2^34 us counter wrapping."""
+    if raw_high - raw >= _HALF:
+        wrap += _HIGH_MASK + 1
+    return wrap, raw, (wrap + raw) << 6
 
 
 @kernel
@@ -51,11 +60,7 @@ def _decode_evt2(words, start, state, width, height, out):
                 last_t = t
                 n += 1
         elif kind == 0x8:
-            raw = np.int64(w & _HIGH_MASK)
-            if raw_high - raw >= _HALF:
-                wrap += _HIGH_MASK + 1
-            raw_high = raw
-            high_us = (wrap + raw_high) << 6
+            wrap, raw_high, high_us = next_time_high(np.int64(w & _HIGH_MASK), wrap, raw_high)
         elif kind != 0xA and kind != 0xE and kind != 0xF:
             error = ERR_UNKNOWN_TYPE
             stop = i

@@ -20,7 +20,7 @@ import numpy as np
 
 from evstream._jit import kernel
 from evstream.events import EventFileError
-from evstream.io.evt2 import _HALF, _HIGH_MASK
+from evstream.io.evt2 import _HIGH_MASK, next_time_high
 from evstream.io.raw_common import ERR_TIME, ERR_UNKNOWN_TYPE, ERR_X, ERR_Y, RawReader, RawWriter
 
 _TIME_HIGH = np.int64(-(1 << 63))
@@ -66,11 +66,7 @@ def _decode_evt21(words, start, state, width, height, out):
                             n += 1
                     last_t = t
         elif kind == 0x8:
-            raw = (w >> 32) & _HIGH_MASK
-            if raw_high - raw >= _HALF:
-                wrap += _HIGH_MASK + 1
-            raw_high = raw
-            high_us = (wrap + raw_high) << 6
+            wrap, raw_high, high_us = next_time_high((w >> 32) & _HIGH_MASK, wrap, raw_high)
         elif kind != 0xA and kind != 0xE and kind != 0xF:
             error = ERR_UNKNOWN_TYPE
             stop = i
