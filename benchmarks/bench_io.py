@@ -5,8 +5,10 @@ times full decodes to numpy (best of --repeat runs) by evstream (on every core, 
 and by the peers installed:
 expelliarmus (DAT, EVT 2.0, EVT 3.0), evlib (EVT 2.0/3.0, HDF5), dv-processing and the ``aedat``
 package (AEDAT 4), tonic (AEDAT 2.0 DVS128, AEDAT 3.1 raw records without the packets' overflow,
-ATIS .bin). A plain ``np.fromfile`` of the same
-bytes is the memory-speed ceiling.
+ATIS .bin). A plain ``np.fromfile`` of the same bytes is the one-thread memory-speed ceiling, and a
+copy of the decoded size on 1 and on every thread (printed first) the machine's ceiling for the
+xN / x1 ratio: a decoder that reads 4-8 bytes and writes 13 per event at memory speed on one core
+can gain on more cores only what the memory system gives a plain copy.
 
     python benchmarks/bench_io.py [--events 10000000] [--repeat 3] [--formats dat,evt2,...]
 
@@ -20,6 +22,7 @@ import argparse
 import os
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -65,6 +68,20 @@ def best_of(fn, repeat: int) -> tuple[float, float]:
         wall = min(wall, time.perf_counter() - start)
         cpu = min(cpu, time.process_time() - start_cpu)
     return wall, cpu
+
+
+def copy_scaling(nbytes: int, threads: int, repeat: int) -> tuple[float, float]:
+    """GB/s of a plain copy of ``nbytes`` (a decoded file's size) on 1 thread and on ``threads``: the
+    machine's own ceiling for the xN / x1 ratio of a decoder that already runs at memory speed."""
+    source, target = np.ones(nbytes, np.uint8), np.zeros(nbytes, np.uint8)
+
+    def copy(k: int) -> None:
+        bounds = [nbytes * i // k for i in range(k + 1)]
+        with ThreadPoolExecutor(k) as pool:  # numpy copies release the GIL
+            list(pool.map(lambda i: np.copyto(target[bounds[i]:bounds[i + 1]], source[bounds[i]:bounds[i + 1]]),
+                          range(k)))
+
+    return tuple(nbytes / best_of(lambda: copy(k), repeat)[0] / 1e9 for k in (1, threads))
 
 
 def _tonic_dvs128(path):
@@ -142,6 +159,9 @@ def main() -> None:
     threads = decode_threads(None)
     print(f"{threads} decode threads (evstream xN: the default; x1: threads=1); load average "
           f"{' '.join(f'{v:.1f}' for v in os.getloadavg())} on {os.cpu_count()} CPUs")
+    one, many = copy_scaling(args.events * evstream.EVENT_DTYPE.itemsize, threads, args.repeat)
+    print(f"memory copy of the decoded size: x1 {one:.1f} GB/s, x{threads} {many:.1f} GB/s, x{threads} / x1 "
+          f"{many / one:.2f}x (the ceiling of xN / x1 for a decoder at memory speed)")
     print(f"{'format':<12} {'decoder':<14} {'M events/s':>11} {'evstream speed-up':>18} {'M events/CPU-s':>15}")
     with tempfile.TemporaryDirectory() as tmp:
         for fmt in args.formats.split(","):
