@@ -33,6 +33,23 @@ def next_time_high(raw, wrap, raw_high):
     return wrap, raw, (wrap + raw) << 6
 
 
+@inline_kernel
+def write_time_high(out, m, current, high, word, shift):
+    """Write at ``out[m]`` the TIME_HIGH words (EVT 2.0 and 2.1: type ``word``, the 28-bit value at bit ``shift``)
+    that take the time high from ``current`` (-1: none yet) to ``high``; returns the index after them.
+
+    Crossing a 2^34 us wrap writes time high 2^28 - 1 then 0, so every reader sees the wrap.
+    """
+    period = max(current, 0) >> 28
+    while period < high >> 28:
+        out[m] = word | (_HIGH_MASK << shift)
+        out[m + 1] = word
+        m += 2
+        period += 1
+    out[m] = word | ((high & _HIGH_MASK) << shift)
+    return m + 1
+
+
 @kernel
 def _decode_evt2(words, start, state, width, height, out):
     """Decode ``words[start:]`` into ``out``; ``state`` = (wrap offset, last raw time high or -1, last t)."""
@@ -82,24 +99,14 @@ def _resume_evt2(words, state, found):
 
 @kernel
 def _encode_evt2(events, state, out):
-    """Encode time-sorted ``events`` into ``out`` words; ``state`` = (last time high written, or -1).
-
-    Crossing a 2^34 us wrap writes time high 2^28 - 1 then 0, so every reader sees the wrap.
-    """
+    """Encode time-sorted ``events`` into ``out`` words; ``state`` = (last time high written, or -1)."""
     current = state[0]
     m = 0
     for i in range(len(events)):
         t = events[i].t
         high = t >> 6
         if high != current:
-            period = max(current, 0) >> 28
-            while period < high >> 28:
-                out[m] = _TIME_HIGH | _HIGH_MASK
-                out[m + 1] = _TIME_HIGH
-                m += 2
-                period += 1
-            out[m] = _TIME_HIGH | (high & _HIGH_MASK)
-            m += 1
+            m = write_time_high(out, m, current, high, _TIME_HIGH, 0)
             current = high
         out[m] = (np.int64(events[i].p) << 28) | ((t & 0x3F) << 22) | (np.int64(events[i].x) << 11) | events[i].y
         m += 1
@@ -120,14 +127,20 @@ class Evt2Reader(RawReader):
     _resume = staticmethod(_resume_evt2)
 
 
-class Evt2Writer(RawWriter):
+class Evt2xWriter(RawWriter):
+    """The clock of the EVT 2.0 and 2.1 writers: time high (28 bits, wrapping every 2^34 us) over 6 bits of time
+    low; the encoder's state is the last time high written (:func:`write_time_high`), at most one per event."""
+
+    max_time_us = 1 << 50
+    initial_state = (-1,)
+    max_words_per_event = 2
+    time_high_bits = 34
+
+
+class Evt2Writer(Evt2xWriter):
     """Writes an EVT 2.0 RAW file (expelliarmus and evlib read it identically below 2^34 us)."""
 
     format = "evt2"
     evt_version = "2.0"
-    max_time_us = 1 << 50
     word_dtype = np.dtype("<u4")
-    initial_state = (-1,)
-    max_words_per_event = 2
-    time_high_bits = 34
     _encode = staticmethod(_encode_evt2)

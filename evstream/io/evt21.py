@@ -20,8 +20,8 @@ import numpy as np
 
 from evstream._jit import kernel
 from evstream.events import EventFileError
-from evstream.io.evt2 import _HIGH_MASK, next_time_high
-from evstream.io.raw_common import ERR_TIME, ERR_UNKNOWN_TYPE, ERR_X, ERR_Y, RawReader, RawWriter
+from evstream.io.evt2 import _HIGH_MASK, Evt2xWriter, next_time_high, write_time_high
+from evstream.io.raw_common import ERR_TIME, ERR_UNKNOWN_TYPE, ERR_X, ERR_Y, RawReader
 
 _TIME_HIGH = np.int64(-(1 << 63))
 """Type 0x8 in the top 4 bits of a word held as int64 (the encoder's words are int64, same bytes)."""
@@ -77,10 +77,7 @@ def _decode_evt21(words, start, state, width, height, out):
 
 @kernel
 def _encode_evt21(events, state, out):
-    """Encode time-sorted ``events`` into ``out`` int64 words; ``state`` = (last time high written, or -1).
-
-    Crossing a 2^34 us wrap writes time high 2^28 - 1 then 0, as the EVT 2.0 writer does.
-    """
+    """Encode time-sorted ``events`` into ``out`` int64 words; ``state`` = (last time high written, or -1)."""
     current = state[0]
     m = 0
     i = 0
@@ -89,14 +86,7 @@ def _encode_evt21(events, state, out):
         t = events[i].t
         high = t >> 6
         if high != current:
-            period = max(current, 0) >> 28
-            while period < high >> 28:
-                out[m] = _TIME_HIGH | (np.int64(_HIGH_MASK) << 32)
-                out[m + 1] = _TIME_HIGH
-                m += 2
-                period += 1
-            out[m] = _TIME_HIGH | ((high & _HIGH_MASK) << 32)
-            m += 1
+            m = write_time_high(out, m, current, high, _TIME_HIGH, 32)
             current = high
         p, y, x = events[i].p, events[i].y, np.int64(events[i].x)
         base = x & ~(_VECTOR - 1)
@@ -138,14 +128,10 @@ class Evt21Reader(RawReader):
         return super(RawReader, self).read()
 
 
-class Evt21Writer(RawWriter):
+class Evt21Writer(Evt2xWriter):
     """Writes an EVT 2.1 RAW file, vectorised (evlib reads it identically below 2^34 us)."""
 
     format = "evt21"
     evt_version = "2.1"
-    max_time_us = 1 << 50
     word_dtype = np.dtype("<i8")
-    initial_state = (-1,)
-    max_words_per_event = 2
-    time_high_bits = 34
     _encode = staticmethod(_encode_evt21)

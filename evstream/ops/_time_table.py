@@ -8,9 +8,10 @@ more than 2**29 us (readers give sorted times).
 
 A filter called as a transform runs on a fresh :class:`TimeTable` (stateless); its ``stream()`` keeps
 one from batch to batch (:class:`TimeTableStream`) and resets it where time goes back
-(:mod:`evstream.ops.streams`). Each filter has two kernels from one inlined loop: the one-array
-kernel, and the stream kernel that also checks each event's time against ``lowest``, the newest
-time so far less the stream's ``max_step_back_us`` (one loop with a runtime flag cost 6-12 %).
+(:mod:`evstream.ops.streams`). A filter gives only its rule to :func:`time_table_events`, and has two
+kernels from that one loop: the one-array kernel, and the stream kernel that also checks each event's
+time against ``lowest``, the newest time so far less the stream's ``max_step_back_us`` (one loop with
+a runtime flag cost 6-12 %).
 """
 
 from __future__ import annotations
@@ -20,15 +21,13 @@ from typing import ClassVar
 
 import numpy as np
 
-from evstream._jit import kernel
+from evstream._jit import inline_kernel, kernel
 from evstream.events import check_sensor_size
 from evstream.ops._events import compacted, contiguous_events, raise_if_off_sensor
-from evstream.ops.streams import BASE, NEVER, STOP, check_step_back, new_clock, restart, warn_reset
+from evstream.ops.streams import BASE, NEVER, STOP, check_step_back, filter_events, new_clock, restart, warn_reset
 
 OLD = -(2**31) + 1
 """Table value meaning "longer ago than any window": the padding, and times pushed out by a rebase."""
-REBASE_AT = 2**30
-"""Relative time at which a kernel moves the base forward (:func:`rebase`)."""
 _MAX_WINDOW = 2**29
 """Largest window (us) a filter accepts: relative differences then never overflow."""
 
@@ -37,15 +36,38 @@ _MAX_WINDOW = 2**29
 def rebase(table, clock, t_rel):
     """Move the base forward by ``t_rel`` (times below the int32 range become ``OLD``); returns the new base.
 
-    The filter kernels keep the base in a local, compute ``t - base`` per event and call this when it
-    exceeds :data:`REBASE_AT` (reading ``clock[BASE]`` per event, which numba cannot prove unchanged
-    by the table writes, made them ~3x slower).
+    :func:`~evstream.ops.streams.filter_events` calls it when an event's time relative to the base exceeds
+    :data:`~evstream.ops.streams.REBASE_AT`.
     """
     clock[BASE] += t_rel
     flat = table.reshape(-1)
     for i in range(flat.shape[0]):
         flat[i] = max(np.int64(flat[i]) - t_rel, OLD)
     return clock[BASE]
+
+
+@inline_kernel
+def since(t, limit):
+    """The int32 table time ``limit`` us before the relative time ``t`` (or :data:`OLD`): a previous time ``t'``
+    is inside the window when ``t - t' < limit``, i.e. ``t' > since(t, limit)``."""
+    return np.int32(max(t - limit, OLD))
+
+
+@inline_kernel
+def record_time(table, limit, x, y, t):
+    """Note an event (kept or not) at its pixel: its time becomes the pixel's."""
+    table[y + 1, x + 1] = np.int32(t)
+
+
+@inline_kernel
+def time_table_events(events, table, clock, limit, width, height, out, stream, keeps):
+    """A time-table filter's kernel body: :func:`~evstream.ops.streams.filter_events` on ``table``.
+
+    ``keeps(table, limit, x, y, t)`` is the filter's rule: it reads the table, where every event then
+    records its time (:func:`record_time`). ``stream`` (a constant) stops at a step back. Returns the number
+    kept, or ``-(i + 1)`` at the first event off the sensor.
+    """
+    return filter_events(events, width, height, clock, out, stream, keeps, record_time, table, limit, rebase)
 
 
 def check_window(name: str, value: float) -> float:

@@ -14,56 +14,29 @@ import math
 
 import numpy as np
 
-from evstream._jit import inline_kernel, kernel
+from evstream._jit import kernel
 from evstream.events import check_sensor_size
-from evstream.ops._time_table import OLD, REBASE_AT, TimeTableFilter, check_window, rebase
-from evstream.ops.streams import BASE, LOWEST, STOP, TOLERANCE
+from evstream.ops._time_table import TimeTableFilter, check_window, since, time_table_events
 
 
-@inline_kernel
-def _denoise_events(events, table, clock, limit, width, height, out, stream):
-    """Keep the events with a 4-neighbour newer than ``limit`` us; ``stream`` (a constant) stops at a step back."""
-    n = 0
-    base_t = clock[BASE]
-    lowest = clock[LOWEST]
-    tolerance = clock[TOLERANCE]
-    clock[STOP] = -1
-    for i in range(events.shape[0]):
-        x = np.int64(events[i].x)
-        y = np.int64(events[i].y)
-        t_abs = events[i].t
-        if stream and t_abs < lowest:  # a step back: the caller resets and goes on from event i
-            clock[STOP] = i
-            break
-        if x >= width or y >= height:
-            n = -(i + 1)
-            break
-        if stream:
-            lowest = max(lowest, t_abs - tolerance)
-        t = t_abs - base_t
-        if t > REBASE_AT:
-            base_t, t = rebase(table, clock, t), 0
-        # neighbour t' supports when t - t' < limit, i.e. t' > t - limit: compared in int32
-        since = np.int32(max(t - limit, OLD))
-        up, row, down = table[y], table[y + 1], table[y + 2]
-        row[x + 1] = np.int32(t)
-        if (row[x] > since) | (row[x + 2] > since) | (up[x + 1] > since) | (down[x + 1] > since):
-            out[n] = events[i]
-            n += 1
-    clock[LOWEST] = lowest
-    return n
+@kernel
+def _denoise_keeps(table, limit, x, y, t):
+    """Denoise's rule: a 4-neighbour fired less than ``limit`` us before ``t``."""
+    window = since(t, limit)
+    up, row, down = table[y], table[y + 1], table[y + 2]
+    return (row[x] > window) | (row[x + 2] > window) | (up[x + 1] > window) | (down[x + 1] > window)
 
 
 @kernel
 def _denoise_array(events, table, clock, limit, width, height, out):
-    """:func:`_denoise_events` on one array (no step-back check)."""
-    return _denoise_events(events, table, clock, limit, width, height, out, False)
+    """Denoise one array (no step-back check)."""
+    return time_table_events(events, table, clock, limit, width, height, out, False, _denoise_keeps)
 
 
 @kernel
 def _denoise_stream(events, table, clock, limit, width, height, out):
-    """:func:`_denoise_events` on a stream's batch: stops at a step back."""
-    return _denoise_events(events, table, clock, limit, width, height, out, True)
+    """Denoise a stream's batch: stops at a step back."""
+    return time_table_events(events, table, clock, limit, width, height, out, True, _denoise_keeps)
 
 
 class Denoise(TimeTableFilter):
@@ -111,50 +84,25 @@ def denoise(events: np.ndarray, sensor_size, filter_time: float = 10_000) -> np.
     return Denoise(sensor_size, filter_time)(events)
 
 
-@inline_kernel
-def _background_activity_events(events, table, clock, duration, width, height, out, stream):
-    """Keep the events with an 8-neighbour newer than ``duration`` us; ``stream`` (a constant) stops at a step back."""
-    n = 0
-    base_t = clock[BASE]
-    lowest = clock[LOWEST]
-    tolerance = clock[TOLERANCE]
-    clock[STOP] = -1
-    for i in range(events.shape[0]):
-        x = np.int64(events[i].x)
-        y = np.int64(events[i].y)
-        t_abs = events[i].t
-        if stream and t_abs < lowest:  # a step back: the caller resets and goes on from event i
-            clock[STOP] = i
-            break
-        if x >= width or y >= height:
-            n = -(i + 1)
-            break
-        if stream:
-            lowest = max(lowest, t_abs - tolerance)
-        t = t_abs - base_t
-        if t > REBASE_AT:
-            base_t, t = rebase(table, clock, t), 0
-        since = np.int32(max(t - duration, OLD))
-        up, row, down = table[y], table[y + 1], table[y + 2]
-        if ((up[x] > since) | (up[x + 1] > since) | (up[x + 2] > since) | (row[x] > since) | (row[x + 2] > since)
-                | (down[x] > since) | (down[x + 1] > since) | (down[x + 2] > since)):
-            out[n] = events[i]
-            n += 1
-        row[x + 1] = np.int32(t)
-    clock[LOWEST] = lowest
-    return n
+@kernel
+def _background_activity_keeps(table, duration, x, y, t):
+    """The background-activity rule: an 8-neighbour fired less than ``duration`` us before ``t``."""
+    window = since(t, duration)
+    up, row, down = table[y], table[y + 1], table[y + 2]
+    return ((up[x] > window) | (up[x + 1] > window) | (up[x + 2] > window) | (row[x] > window)
+            | (row[x + 2] > window) | (down[x] > window) | (down[x + 1] > window) | (down[x + 2] > window))
 
 
 @kernel
 def _background_activity_array(events, table, clock, duration, width, height, out):
-    """:func:`_background_activity_events` on one array (no step-back check)."""
-    return _background_activity_events(events, table, clock, duration, width, height, out, False)
+    """The background-activity filter on one array (no step-back check)."""
+    return time_table_events(events, table, clock, duration, width, height, out, False, _background_activity_keeps)
 
 
 @kernel
 def _background_activity_stream(events, table, clock, duration, width, height, out):
-    """:func:`_background_activity_events` on a stream's batch: stops at a step back."""
-    return _background_activity_events(events, table, clock, duration, width, height, out, True)
+    """The background-activity filter on a stream's batch: stops at a step back."""
+    return time_table_events(events, table, clock, duration, width, height, out, True, _background_activity_keeps)
 
 
 class BackgroundActivityFilter(TimeTableFilter):

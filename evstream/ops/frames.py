@@ -47,6 +47,29 @@ def event_status(e, previous_t, check_sorted, width, height):
 
 
 @inline_kernel
+def for_each_binned_event(events, bounds, width, height, apply, target):
+    """Call ``apply(target, k, e)`` for each event ``e`` of bin ``k``, ``events[bounds[k]:bounds[k + 1]]``, in order.
+
+    Every event is checked as the counting kernels check theirs (:func:`event_status`, times sorted
+    within a bin); those off the ``width x height`` sensor are skipped. Returns the bins' status.
+    """
+    status = 0
+    for k in range(bounds.shape[0] - 1):
+        part = events[bounds[k]:bounds[k + 1]]  # indices from 0: no negative-index wraparound per event
+        previous_t = part[0].t if part.shape[0] else 0
+        for i in range(part.shape[0]):
+            e = part[i]
+            bad = event_status(e, previous_t, True, width, height)
+            previous_t = e.t
+            if bad:
+                status |= bad
+                if bad & STATUS_BAD_COORDINATE:
+                    continue
+            apply(target, k, e)
+    return status
+
+
+@inline_kernel
 def _count_slices(events, starts, ends, check_sorted, lookahead, out):
     """Add 1 at ``out[f, min(p, C - 1), y, x]`` for every event in ``events[starts[f]:ends[f]]``.
 

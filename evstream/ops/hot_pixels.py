@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from evstream._jit import inline_kernel, kernel
+from evstream._jit import kernel
 from evstream.events import check_sensor_size
 from evstream.ops._events import compacted, contiguous_events, copy_into, raise_if_off_sensor
-from evstream.ops.streams import LOWEST, NEVER, STOP, TOLERANCE, check_step_back, new_clock, restart, warn_reset
+from evstream.ops.streams import (LOWEST, NEVER, STOP, TOLERANCE, check_step_back, filter_events, new_clock, restart,
+                                  warn_reset)
 
 _MAD_TO_SIGMA = 1.4826
 """Scale of the median absolute deviation to a normal standard deviation."""
@@ -71,43 +72,25 @@ def _learn_kernel(events, counts, learn_end, clock):
     return end
 
 
-@inline_kernel
-def _drop_events(events, mask, clock, out, stream):
-    """Copy the events whose pixel is not in ``mask`` to ``out``; return their number (-(i + 1) if off the sensor).
-    ``stream`` (a constant) also stops at a step back below ``clock[LOWEST]`` (its index in ``clock[STOP]``)."""
-    height, width = mask.shape
-    lowest = clock[LOWEST]
-    tolerance = clock[TOLERANCE]
-    clock[STOP] = -1
-    n = 0
-    for i in range(events.shape[0]):
-        x = np.int64(events[i].x)
-        y = np.int64(events[i].y)
-        if stream and events[i].t < lowest:
-            clock[STOP] = i
-            break
-        if x >= width or y >= height:
-            n = -(i + 1)
-            break
-        if stream:
-            lowest = max(lowest, events[i].t - tolerance)
-        if not mask[y, x]:
-            out[n] = events[i]
-            n += 1
-    clock[LOWEST] = lowest
-    return n
+@kernel
+def _not_masked(mask, params, x, y, t):
+    """:func:`~evstream.ops.streams.filter_events`' rule for dropping pixels: keep the events off ``mask``."""
+    return not mask[y, x]
 
 
 @kernel
 def _drop_array(events, mask, clock, out):
-    """:func:`_drop_events` on one array (no step-back check)."""
-    return _drop_events(events, mask, clock, out, False)
+    """Copy the events whose pixel is not in ``mask`` to ``out``; return their number (-(i + 1) if off the sensor)."""
+    return filter_events(events, mask.shape[1], mask.shape[0], clock, out, False, _not_masked, None, mask, None,
+                         None)
 
 
 @kernel
 def _drop_stream(events, mask, clock, out):
-    """:func:`_drop_events` on a stream's batch: stops at a step back."""
-    return _drop_events(events, mask, clock, out, True)
+    """:func:`_drop_array` on a stream's batch: also stops at a step back below ``clock[LOWEST]`` (its index in
+    ``clock[STOP]``)."""
+    return filter_events(events, mask.shape[1], mask.shape[0], clock, out, True, _not_masked, None, mask, None,
+                         None)
 
 
 def pixel_counts(events: np.ndarray, sensor_size) -> np.ndarray:

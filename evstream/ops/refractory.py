@@ -6,55 +6,27 @@ import math
 
 import numpy as np
 
-from evstream._jit import inline_kernel, kernel
+from evstream._jit import kernel
 from evstream.events import check_sensor_size
-from evstream.ops._time_table import OLD, REBASE_AT, TimeTableFilter, check_window, rebase
-from evstream.ops.streams import BASE, LOWEST, STOP, TOLERANCE
+from evstream.ops._time_table import TimeTableFilter, check_window, since, time_table_events
 
 
-@inline_kernel
-def _refractory_events(events, table, clock, limit, width, height, out, stream):
-    """Keep the events more than ``limit`` us after their pixel's previous one; ``stream`` (a constant) stops at a
-    step back."""
-    n = 0
-    base_t = clock[BASE]
-    lowest = clock[LOWEST]
-    tolerance = clock[TOLERANCE]
-    clock[STOP] = -1
-    for i in range(events.shape[0]):
-        x = np.int64(events[i].x)
-        y = np.int64(events[i].y)
-        t_abs = events[i].t
-        if stream and t_abs < lowest:  # a step back: the caller resets and goes on from event i
-            clock[STOP] = i
-            break
-        if x >= width or y >= height:
-            n = -(i + 1)
-            break
-        if stream:
-            lowest = max(lowest, t_abs - tolerance)
-        t = t_abs - base_t
-        if t > REBASE_AT:
-            base_t, t = rebase(table, clock, t), 0
-        # kept when t - t_previous > limit, i.e. t_previous < t - limit: compared in int32
-        if table[y + 1, x + 1] < np.int32(max(t - limit, OLD)):
-            out[n] = events[i]
-            n += 1
-        table[y + 1, x + 1] = np.int32(t)
-    clock[LOWEST] = lowest
-    return n
+@kernel
+def _refractory_keeps(table, limit, x, y, t):
+    """The refractory rule: the pixel's previous event is more than ``limit`` us before ``t``."""
+    return table[y + 1, x + 1] < since(t, limit)
 
 
 @kernel
 def _refractory_array(events, table, clock, limit, width, height, out):
-    """:func:`_refractory_events` on one array (no step-back check)."""
-    return _refractory_events(events, table, clock, limit, width, height, out, False)
+    """The refractory period on one array (no step-back check)."""
+    return time_table_events(events, table, clock, limit, width, height, out, False, _refractory_keeps)
 
 
 @kernel
 def _refractory_stream(events, table, clock, limit, width, height, out):
-    """:func:`_refractory_events` on a stream's batch: stops at a step back."""
-    return _refractory_events(events, table, clock, limit, width, height, out, True)
+    """The refractory period on a stream's batch: stops at a step back."""
+    return time_table_events(events, table, clock, limit, width, height, out, True, _refractory_keeps)
 
 
 class RefractoryPeriod(TimeTableFilter):

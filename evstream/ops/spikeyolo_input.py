@@ -20,10 +20,10 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from evstream._jit import kernel
+from evstream._jit import inline_kernel, kernel
 from evstream.events import check_sensor_size
 from evstream.ops._events import contiguous_events
-from evstream.ops.frames import STATUS_BAD_COORDINATE, event_status, raise_for_status, search_times
+from evstream.ops.frames import for_each_binned_event, raise_for_status, search_times
 
 BACKGROUND = 127
 PAD_VALUE = 114
@@ -31,25 +31,16 @@ RESIZE_MODES = {"linear": cv2.INTER_LINEAR, "area": cv2.INTER_AREA}
 """Resize name -> OpenCV interpolation: ``linear`` is the official one; ``area`` the old evstream one."""
 
 
+@inline_kernel
+def _set_polarity(out, k, e):
+    """Bin ``k``'s image at the event's pixel: 255 for ON, 0 for OFF."""
+    out[k, e.y, e.x] = 255 * e.p
+
+
 @kernel
 def _last_polarity(events, bounds, out):
     """Set ``out[k, y, x] = 255 p`` for ``events[bounds[k]:bounds[k + 1]]`` in order (later events win)."""
-    height = out.shape[1]
-    width = out.shape[2]
-    status = 0
-    for k in range(out.shape[0]):
-        part = events[bounds[k]:bounds[k + 1]]  # indices from 0: no negative-index wraparound per event
-        previous_t = part[0].t if part.shape[0] else 0
-        for i in range(part.shape[0]):
-            e = part[i]
-            bad = event_status(e, previous_t, True, width, height)
-            previous_t = e.t
-            if bad:
-                status |= bad
-                if bad & STATUS_BAD_COORDINATE:
-                    continue
-            out[k, e.y, e.x] = 255 * e.p
-    return status
+    return for_each_binned_event(events, bounds, out.shape[2], out.shape[1], _set_polarity, out)
 
 
 def last_polarity_frames(events: np.ndarray, sensor_size, start_time: int, n_time_bins: int, dt_us: int,

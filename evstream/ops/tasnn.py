@@ -14,10 +14,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from evstream._jit import kernel
+from evstream._jit import inline_kernel, kernel
 from evstream.events import check_sensor_size
 from evstream.ops._events import contiguous_events
-from evstream.ops.frames import STATUS_BAD_COORDINATE, event_status, frame_buffer, raise_for_status, search_times
+from evstream.ops.frames import for_each_binned_event, frame_buffer, raise_for_status, search_times
+
+
+@inline_kernel
+def _count_cell(grid, k, e):
+    """Add 1 to the event's cell of frame ``k``; ``grid`` = (flat frames, x_cells, y_cells, cells per polarity)."""
+    flat, x_cells, y_cells, cells_per_polarity = grid
+    flat[(k * 2 + np.int64(e.p)) * cells_per_polarity + y_cells[e.y] + x_cells[e.x]] += 1
 
 
 @kernel
@@ -27,24 +34,8 @@ def _count_downsampled(events, bounds, x_cells, y_cells, out):
     ``x_cells``/``y_cells`` map sensor coordinates to the flat cell's column and row offset (``x // ds``
     and ``(y // ds) W'`` as tables, no division per event). Returns a counting-kernel status.
     """
-    status = 0
-    width = x_cells.shape[0]
-    height = y_cells.shape[0]
-    cells_per_polarity = out.shape[2] * out.shape[3]
-    for k in range(out.shape[0]):
-        frame = out[k].reshape(-1)
-        part = events[bounds[k]:bounds[k + 1]]  # indices from 0: no negative-index wraparound per event
-        previous_t = part[0].t if part.shape[0] else 0
-        for i in range(part.shape[0]):
-            e = part[i]
-            bad = event_status(e, previous_t, True, width, height)
-            previous_t = e.t
-            if bad:
-                status |= bad
-                if bad & STATUS_BAD_COORDINATE:
-                    continue
-            frame[np.int64(e.p) * cells_per_polarity + y_cells[e.y] + x_cells[e.x]] += 1
-    return status
+    grid = (out.reshape(-1), x_cells, y_cells, out.shape[2] * out.shape[3])
+    return for_each_binned_event(events, bounds, x_cells.shape[0], y_cells.shape[0], _count_cell, grid)
 
 
 def downsampled_size(sensor_size, ds: int) -> tuple[int, int]:
