@@ -57,6 +57,18 @@ def shared() -> Path:
     return SHARED
 
 
+@pytest.fixture
+def nmnist_few(shared, tmp_path) -> Path:
+    """An N-MNIST tree of 20 real training recordings (the first 2 per digit), linked from the shared set."""
+    root = tmp_path / "few"
+    for digit in range(10):
+        folder = root / "Train" / str(digit)
+        folder.mkdir(parents=True)
+        for source in sorted((shared / f"datasets/nmnist_small/Train/{digit}").glob("*.bin"))[:2]:
+            (folder / source.name).symlink_to(source)
+    return root
+
+
 @pytest.fixture(scope="module", params=["real", "random"])
 def real_or_random(request) -> str:
     """Runs a test on a real shared recording and on a random stream; only the "real" run needs ../shared."""

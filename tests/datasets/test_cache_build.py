@@ -14,24 +14,10 @@ from evstream.datasets import NMNIST
 from evstream.datasets.cache_build import Shard, build_cache, cache_entries
 from evstream.errors import UserError
 from evstream.train.tasks.nmnist import NMNISTTask
-from tests.conftest import SHARED
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-NMNIST_SMALL = SHARED / "datasets/nmnist_small"
 SETTINGS = ["--set", "task.val_fraction=0.5"]  # 2 recordings per digit: one trains, one validates
-
-
-@pytest.fixture
-def few(shared, tmp_path):
-    """An N-MNIST tree of 20 real training recordings (2 per digit), linked from the shared set."""
-    root = tmp_path / "few"
-    for digit in range(10):
-        folder = root / "Train" / str(digit)
-        folder.mkdir(parents=True)
-        for source in sorted((NMNIST_SMALL / f"Train/{digit}").glob("*.bin"))[:2]:
-            (folder / source.name).symlink_to(source)
-    return root
 
 
 def _task(root, cache):
@@ -51,17 +37,17 @@ def test_shard_parse_and_take():
             Shard.parse(text)
 
 
-def test_entries_are_what_the_trainer_reads(few, tmp_path):
-    train, val = _task(few, tmp_path / "cache").datasets()
+def test_entries_are_what_the_trainer_reads(nmnist_few, tmp_path):
+    train, val = _task(nmnist_few, tmp_path / "cache").datasets()
     (group,) = cache_entries([train, val])  # both subsets of Train/ share one cache folder
     assert group.indices == tuple(range(20)) and sorted(train.indices + val.indices) == list(range(20))
     (part,) = cache_entries([val])
     assert part.indices == tuple(val.indices)
 
 
-def test_a_killed_run_leaves_no_half_entry_and_the_rerun_skips_done_ones(few, tmp_path, monkeypatch):
+def test_a_killed_run_leaves_no_half_entry_and_the_rerun_skips_done_ones(nmnist_few, tmp_path, monkeypatch):
     cache = tmp_path / "cache"
-    datasets = _task(few, cache).datasets()
+    datasets = _task(nmnist_few, cache).datasets()
     assert build_cache(datasets, limit=7, progress=False) == {"entries": 20, "cached_before": 0, "built": 7}
     (folder,) = cache.iterdir()
     done = {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
@@ -85,31 +71,31 @@ def test_a_killed_run_leaves_no_half_entry_and_the_rerun_skips_done_ones(few, tm
     assert build_cache(datasets, progress=False) == {"entries": 20, "cached_before": 7, "built": 13}
     assert sorted(p.name for p in folder.iterdir()) == [f"{i:07d}.npy" for i in range(20)]
     assert {name: (folder / name).stat().st_mtime_ns for name in done} == done  # done entries were not rewritten
-    fresh = NMNIST(few, transform=_task(few, cache).representation)
+    fresh = NMNIST(nmnist_few, transform=_task(nmnist_few, cache).representation)
     for index in (0, 7, 19):
         np.testing.assert_array_equal(np.load(folder / f"{index:07d}.npy"), fresh.transform(fresh.events(index)))
     assert build_cache(datasets, progress=False) == {"entries": 20, "cached_before": 20, "built": 0}
 
 
-def test_two_shards_together_equal_the_unsharded_cache(few, tmp_path, capsys):
+def test_two_shards_together_equal_the_unsharded_cache(nmnist_few, tmp_path, capsys):
     whole, sharded = tmp_path / "whole", tmp_path / "sharded"
-    assert main(["cache", "nmnist", "--data", str(few), "--cache-dir", str(whole), "--quiet", *SETTINGS]) == 0
+    assert main(["cache", "nmnist", "--data", str(nmnist_few), "--cache-dir", str(whole), "--quiet", *SETTINGS]) == 0
     assert json.loads(capsys.readouterr().out)["built"] == 20
-    assert main(["cache", "nmnist", "--data", str(few), "--cache-dir", str(sharded), "--shard", "1/2", "--quiet",
+    assert main(["cache", "nmnist", "--data", str(nmnist_few), "--cache-dir", str(sharded), "--shard", "1/2", "--quiet",
                  *SETTINGS]) == 0
     first = json.loads(capsys.readouterr().out)
     assert first == {"entries": 10, "cached_before": 0, "built": 10, "shard": "1/2", "cache_dir": str(sharded)}
     (folder,) = sharded.iterdir()
     assert sorted(p.name for p in folder.iterdir()) == [f"{i:07d}.npy" for i in range(1, 20, 2)]  # its own part
-    assert main(["cache", "nmnist", "--data", str(few), "--cache-dir", str(sharded), "--shard", "0/2", "--workers", "2",
+    assert main(["cache", "nmnist", "--data", str(nmnist_few), "--cache-dir", str(sharded), "--shard", "0/2", "--workers", "2",
                  "--quiet", *SETTINGS]) == 0
     assert json.loads(capsys.readouterr().out)["built"] == 10
     assert _entries(sharded) == _entries(whole)  # same key folder, same files, same bytes
 
 
-def test_training_reads_the_built_cache_without_decoding(few, tmp_path, capsys, monkeypatch):
+def test_training_reads_the_built_cache_without_decoding(nmnist_few, tmp_path, capsys, monkeypatch):
     cache = tmp_path / "cache"
-    assert main(["cache", "nmnist", "--data", str(few), "--cache-dir", str(cache), "--quiet", *SETTINGS]) == 0
+    assert main(["cache", "nmnist", "--data", str(nmnist_few), "--cache-dir", str(cache), "--quiet", *SETTINGS]) == 0
     capsys.readouterr()
     before = {p: p.stat().st_mtime_ns for p in cache.rglob("*.npy")}
 
@@ -117,25 +103,25 @@ def test_training_reads_the_built_cache_without_decoding(few, tmp_path, capsys, 
         raise AssertionError(f"sample {index} was decoded again")
 
     monkeypatch.setattr(NMNIST, "events", no_decoding)
-    assert main(["train", "nmnist", "--data", str(few), "--cache-dir", str(cache), "--epochs", "1", "--batch-size",
+    assert main(["train", "nmnist", "--data", str(nmnist_few), "--cache-dir", str(cache), "--epochs", "1", "--batch-size",
                  "5", "--out", str(tmp_path / "run"), "--set", "train.progress=false",
                  "--set", "task.net_options={channels: [4, 8], votes: 2}", *SETTINGS]) == 0
     assert json.loads(capsys.readouterr().out.splitlines()[-1])["samples"] == 10
     assert {p: p.stat().st_mtime_ns for p in cache.rglob("*.npy")} == before
 
 
-def test_cache_command_errors_are_one_line(few, tmp_path, capsys, monkeypatch):
+def test_cache_command_errors_are_one_line(nmnist_few, tmp_path, capsys, monkeypatch):
     for argv, problem in (
             (["--shard", "2/2"], "shard 2/2: need 0 <= I < N"),
             (["--workers", "0"], "--workers must be at least 1"),
             (["--split", "test"], "Test is missing"),
             (["--set", "task.coding=rsc"], "set input_scale")):
-        assert main(["cache", "nmnist", "--data", str(few), "--cache-dir", str(tmp_path / "c"), *argv]) == 2
+        assert main(["cache", "nmnist", "--data", str(nmnist_few), "--cache-dir", str(tmp_path / "c"), *argv]) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and problem in err and err.startswith("evstream cache: error: ")
     real_access = os.access
-    monkeypatch.setattr(os, "access", lambda path, mode, **kw: False if os.fspath(path) == str(few) and
+    monkeypatch.setattr(os, "access", lambda path, mode, **kw: False if os.fspath(path) == str(nmnist_few) and
                         mode == os.W_OK else real_access(path, mode, **kw))  # a read-only data folder
-    assert main(["cache", "nmnist", "--data", str(few)]) == 2
+    assert main(["cache", "nmnist", "--data", str(nmnist_few)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "the data folder is not writable" in err and "--cache-dir" in err

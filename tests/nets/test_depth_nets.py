@@ -33,6 +33,24 @@ def test_unet_shapes_on_odd_sizes_and_range():
         (4, 8, 16, 32)]
 
 
+def test_unet_input_stride_scores_at_full_resolution():
+    """Stride 2 runs the net on half the rows and columns and resizes its map back (bilinear), so the
+    output keeps the input's odd size."""
+    torch.manual_seed(0)
+    net = spiking_depth_unet(time_steps=2, base_channels=4, stages=2, bottleneck_blocks=1, input_stride=2).eval()
+    assert "input_stride=2" in repr(net)
+    head = []
+    net.head.register_forward_hook(lambda module, inputs, output: head.append(output))
+    with torch.no_grad():
+        depth = net(torch.rand(2, 1, 2, 33, 47) * 4).depth
+    coarse = torch.sigmoid(head[0].mean(0))
+    assert depth.shape == (1, 1, 33, 47) and coarse.shape == (1, 1, 17, 24)
+    resized = torch.nn.functional.interpolate(coarse, size=(33, 47), mode="bilinear", align_corners=False)
+    assert torch.allclose(depth, resized)
+    with pytest.raises(ValueError, match="input_stride must be >= 1"):
+        spiking_depth_unet(input_stride=0)
+
+
 def test_unet_pinned_output():
     torch.manual_seed(0)
     net = spiking_depth_unet(time_steps=2, base_channels=4, stages=2, bottleneck_blocks=1).eval()

@@ -237,3 +237,24 @@ def test_prune_command_refuses_bad_settings(capsys, tmp_path):
                  str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "sparsities must increase within (0, 1), got [0.9, 0.5]" in err[0]
+
+
+def test_prune_command_on_real_recordings_writes_masked_live_checkpoints(nmnist_few, tmp_path, capsys):
+    """The whole command on 20 real N-MNIST recordings, both criteria: each round's live checkpoint holds
+    its masks, its weights are zero where they say so, and the sparsity reached is the one asked for."""
+    out = tmp_path / "tickets"
+    assert main(["prune", "nmnist", "--data", str(nmnist_few), "--criterion", "magnitude", "--criterion",
+                 "probabilistic", "--sparsity", "0.5", "0.8", "--epochs", "2", "--round-epochs", "1",
+                 "--batch-size", "5", "--cache-dir", str(tmp_path / "cache"), "--out", str(out),
+                 "--set", "task.val_fraction=0.5", "--set", "task.net_options={channels: [4, 8], votes: 2}",
+                 "--set", "train.progress=false", "--calibration-batches", "1"]) == 0
+    capsys.readouterr()
+    for criterion in CRITERIA:
+        for sparsity in (50, 80):
+            model, info = load_classifier(out / criterion / f"sparsity_{sparsity}" / "pruned.pt")
+            weights = dict(model.named_parameters())
+            kept = sum(int(mask.sum()) for mask in info["masks"].values())
+            total = sum(mask.numel() for mask in info["masks"].values())
+            assert abs(1 - kept / total - sparsity / 100) < 0.01, (criterion, sparsity)
+            for name, mask in info["masks"].items():
+                assert torch.all(weights[name.removeprefix("net.")][~mask.bool()] == 0), name

@@ -115,6 +115,8 @@ def test_task_on_the_synthetic_recording():
         "HistogramWindow"
     with pytest.raises(ValueError, match="unknown depth network"):
         MvsecTask(RECORDING, net="resnet")
+    with pytest.raises(ValueError, match="input_stride is a setting of the spiking U-Net"):
+        MvsecTask(RECORDING, net="stereospike", input_stride=2)
 
 
 def test_per_pixel_prior_is_the_geometric_mean_of_known_depths():
@@ -148,14 +150,18 @@ def test_prior_baseline_on_a_held_out_folder():
 def test_export_gives_the_live_depth_model(tmp_path, net):
     from evstream.nets.depth.live import CHECKPOINT, load_depth
 
-    task = MvsecTask(RECORDING, net=net, scenario="synthetic", time_steps=2, base_channels=4, stages=2)
+    stride = 2 if net == "spiking_depth_unet" else 1
+    task = MvsecTask(RECORDING, net=net, scenario="synthetic", time_steps=2, base_channels=4, stages=2,
+                     input_stride=stride)
     model = task.build_model()
+    assert getattr(model, "input_stride", None) == (2 if net == "spiking_depth_unet" else None)
     task.export(model, tmp_path / "depth_spiking_unet.pt", metrics={"mean_depth_error@10": 0.5})
     live, window_us = load_depth(tmp_path / CHECKPOINT)
     assert window_us == 50_000 and (live.d_max, live.alpha) == (40.0, ALPHA)
     assert live.target == task.target == ("log" if net == "spiking_depth_unet" else "metric")
     assert live.kind == ("cumulative" if net == "spiking_depth_unet" else "histogram")
     assert live.n_time_bins == (2 if net == "spiking_depth_unet" else 1) and live.sensor_size == (346, 260, 2)
+    assert getattr(live.model, "input_stride", None) == getattr(model, "input_stride", None)
     for key, value in model.state_dict().items():
         torch.testing.assert_close(live.model.state_dict()[key], value)
     events = MVSECDepth(RECORDING, "test", scenario="synthetic").events(0)[0]

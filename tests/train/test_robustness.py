@@ -19,11 +19,9 @@ from evstream.train.robustness import (ABSTAIN, binomial_tail, certify, clopper_
                                        smoothed_radius)
 from evstream.train.tasks.nmnist import NMNISTTask
 from evstream.train.trainer import TrainConfig, Trainer
-from tests.conftest import SHARED
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-NMNIST_SMALL = SHARED / "datasets/nmnist_small"
 
 
 class _Frames(nn.Module):
@@ -85,7 +83,7 @@ def test_fgsm_raises_a_convex_loss_by_at_least_eps_times_the_gradient_norm():
 
 
 def _trained_snn(sigma: float) -> tuple[CodedClassifier, torch.Tensor, torch.Tensor]:
-    """A small PLIF net inside RSC, trained for a few steps to tell a bright left half (class 0) from a
+    """A small PLIF net inside RSC, trained for a nmnist_few steps to tell a bright left half (class 0) from a
     bright right half (class 1) of 8x8 frames; with its training frames and labels."""
     torch.manual_seed(0)
     net = build("cnn_nmnist", num_classes=2, time_steps=3, input_size=8, channels=(4, 8), votes=2)
@@ -175,23 +173,12 @@ def test_certificate_of_a_half_space_is_sound_and_close():
     assert guess == 1 and 0.85 * distance < radius <= distance
 
 
-@pytest.fixture
-def few(shared, tmp_path):
-    root = tmp_path / "few"
-    for digit in range(10):
-        folder = root / "Train" / str(digit)
-        folder.mkdir(parents=True)
-        for source in sorted((NMNIST_SMALL / f"Train/{digit}").glob("*.bin"))[:2]:
-            (folder / source.name).symlink_to(source)
-    return root
-
-
-def test_robustness_command_on_a_small_rsc_net(few, tmp_path, capsys):
+def test_robustness_command_on_a_small_rsc_net(nmnist_few, tmp_path, capsys):
     options = {"net_options": {"channels": (4, 8), "votes": 2}, "val_fraction": 0.5, "input_scale": 8.0,
                "coding": "rsc", "coding_sigma": 0.25}
-    task = NMNISTTask(few, cache_dir=tmp_path / "cache", **options)
+    task = NMNISTTask(nmnist_few, cache_dir=tmp_path / "cache", **options)
     Trainer(task, TrainConfig(epochs=1, batch_size=5, out_dir=str(tmp_path / "run"), progress=False)).fit()
-    common = ["robustness", "nmnist", "--data", str(few), "--checkpoint", str(tmp_path / "run/last.pt"),
+    common = ["robustness", "nmnist", "--data", str(nmnist_few), "--checkpoint", str(tmp_path / "run/last.pt"),
               "--cache-dir", str(tmp_path / "cache"), "--set", "task.val_fraction=0.5",
               "--set", "task.net_options={channels: [4, 8], votes: 2}", "--samples", "4", "--eps", "8/255", "--eot", "2",
               "--draws", "2", "--pgd-steps", "2", "--certify-n", "50", "--n0", "10", "--quiet"]

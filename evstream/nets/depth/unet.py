@@ -5,7 +5,8 @@ refined (membrane) shortcuts, multi-dimension attention, and the cumulative even
 T-step input. Here, on membrane tensors ``[T, B, C, H, W]`` (MS-ResNet style: every block starts
 with a LIF, so additions are made on real-valued membrane inputs, never on spikes):
 
-- stem: conv3x3 -> BN (the cumulative counts enter as currents);
+- stem: conv3x3 -> BN (the cumulative counts enter as currents), with stride ``input_stride`` (1: the
+  paper's full resolution; 2 sees the whole frame at a quarter of the cost, the CPU recipe's choice);
 - encoder stage i: LIF -> conv3x3 stride 2 -> BN, then ``blocks`` residual blocks;
 - bottleneck: ``bottleneck_blocks`` residual blocks;
 - decoder stage i: LIF -> nearest upsample to the skip's size -> conv3x3 -> BN, plus the encoder's
@@ -13,12 +14,14 @@ with a LIF, so additions are made on real-valued membrane inputs, never on spike
 - residual block: ``x + TCSA(BN(conv(LIF(BN(conv(LIF(x)))))))`` (MA-SNN's temporal-channel-spatial
   attention on the synaptic input, §3.1 of models.md);
 - head: LIF -> conv3x3 to one channel, averaged over T (a non-leaky read-out), then a sigmoid, so the
-  output is a normalised log depth in (0, 1).
+  output is a normalised log depth in (0, 1); with ``input_stride`` > 1 it is resized (bilinear) back
+  to the input's size.
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from evstream.nets.depth.blocks import DepthPrediction, depth_lif, resize_to
@@ -62,6 +65,7 @@ class SpikingDepthUNet(nn.Module):
         blocks: residual blocks per encoder stage.
         bottleneck_blocks: residual blocks at the lowest resolution.
         attention: TCSA inside the residual blocks.
+        input_stride: stride of the stem conv; the depth map is resized back to the input's size.
 
     Shape:
         ``[T, B, C_in, H, W]`` (any H, W) -> :class:`DepthPrediction` with ``depth`` ``[B, 1, H, W]``.
@@ -73,14 +77,15 @@ class SpikingDepthUNet(nn.Module):
     """
 
     def __init__(self, *, in_channels: int, time_steps: int, channels: tuple[int, ...], blocks: int,
-                 bottleneck_blocks: int, attention: bool):
+                 bottleneck_blocks: int, attention: bool, input_stride: int = 1):
         super().__init__()
         if len(channels) < 2:
             raise ValueError(f"channels needs the stem and at least one stage, got {channels}")
-        if time_steps < 1 or in_channels < 1 or blocks < 0 or bottleneck_blocks < 0:
-            raise ValueError("time_steps and in_channels must be >= 1, blocks and bottleneck_blocks >= 0")
+        if time_steps < 1 or in_channels < 1 or input_stride < 1 or blocks < 0 or bottleneck_blocks < 0:
+            raise ValueError("time_steps, in_channels and input_stride must be >= 1, blocks and bottleneck_blocks >= 0")
         self.time_steps, self.in_channels, self.channels = time_steps, in_channels, tuple(channels)
-        self.stem = nn.Sequential(*_conv_bn(in_channels, channels[0]))
+        self.input_stride = input_stride
+        self.stem = nn.Sequential(*_conv_bn(in_channels, channels[0], stride=input_stride))
         self.down = nn.ModuleList()
         for c_in, c_out in zip(channels[:-1], channels[1:]):
             self.down.append(nn.Sequential(Spiking(depth_lif()), *_conv_bn(c_in, c_out, stride=2),
@@ -105,14 +110,17 @@ class SpikingDepthUNet(nn.Module):
             skip = skips.pop()
             y = block(conv(resize_to(spike(y), skip.shape[-2:])) + skip)
         depth = torch.sigmoid(self.head(self.head_spike(y)).mean(0))
+        if depth.shape[-2:] != x.shape[-2:]:
+            depth = F.interpolate(depth, size=x.shape[-2:], mode="bilinear", align_corners=False)
         return DepthPrediction(depth, (depth,))
 
     def extra_repr(self) -> str:
-        return f"in_channels={self.in_channels}, time_steps={self.time_steps}, channels={self.channels}"
+        stride = f", input_stride={self.input_stride}" if self.input_stride != 1 else ""
+        return f"in_channels={self.in_channels}, time_steps={self.time_steps}, channels={self.channels}{stride}"
 
 
 def spiking_depth_unet(*, in_channels: int = 2, time_steps: int = 5, base_channels: int = 32, stages: int = 4,
-                       blocks: int = 1, bottleneck_blocks: int = 2, attention: bool = True,
+                       blocks: int = 1, bottleneck_blocks: int = 2, attention: bool = True, input_stride: int = 1,
                        weights: str | None = None) -> SpikingDepthUNet:
     """The depth paper's spiking U-Net; widths ``base_channels * 2^i`` for the stem and ``stages`` stages.
 
@@ -121,7 +129,7 @@ def spiking_depth_unet(*, in_channels: int = 2, time_steps: int = 5, base_channe
         time_steps: T of the cumulative stack.
         base_channels: stem width.
         stages: encoder stages (each halves the resolution).
-        blocks, bottleneck_blocks, attention: see :class:`SpikingDepthUNet`.
+        blocks, bottleneck_blocks, attention, input_stride: see :class:`SpikingDepthUNet`.
         weights: a checkpoint path whose ``"model"`` state dict is loaded.
 
     Returns:
@@ -129,7 +137,7 @@ def spiking_depth_unet(*, in_channels: int = 2, time_steps: int = 5, base_channe
     """
     net = SpikingDepthUNet(in_channels=in_channels, time_steps=time_steps,
                            channels=tuple(base_channels * 2 ** i for i in range(stages + 1)), blocks=blocks,
-                           bottleneck_blocks=bottleneck_blocks, attention=attention)
+                           bottleneck_blocks=bottleneck_blocks, attention=attention, input_stride=input_stride)
     if weights is not None:
         net.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True)["model"])
     return net

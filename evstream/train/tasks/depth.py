@@ -90,6 +90,8 @@ class MvsecTask:
             model's: at T 5 and width 32, one full-frame training step needs 5.3 GB; at T 3 and width 16,
             2.1 GB).
         stages: the U-Net's encoder stages.
+        input_stride: the U-Net's stem stride (2: whole frames at a quarter of the cost; the depth map is
+            resized back to full resolution, where it is scored).
         target: what the net learns, ``"metric"`` (metres) or ``"log"`` (normalised log depth); None: metric
             for StereoSpike (its official ``learned_metric = 'LIN'``), log for the U-Net (its sigmoid
             output can only be log depth).
@@ -111,7 +113,7 @@ class MvsecTask:
 
     def __init__(self, data_dir: os.PathLike | str, *, net: str = "spiking_depth_unet", scenario: str = "outdoor",
                  time_steps: int = 3, cameras=("left",), window_us: int = 50_000, base_channels: int | None = None,
-                 stages: int = 4, target: str | None = None, si_lambda: float = 1.0,
+                 stages: int = 4, input_stride: int = 1, target: str | None = None, si_lambda: float = 1.0,
                  grad_weight: float | None = None, train_crop=None, train_flip: bool = False,
                  cache_dir: os.PathLike | str | None = None, test_data: os.PathLike | str | None = None,
                  prior_baseline: bool = False):
@@ -122,11 +124,14 @@ class MvsecTask:
             raise ValueError(f"task.target: {target!r} is not a target of {net} "
                              f"(one of {', '.join(TARGETS) if net == 'stereospike' else 'log'})")
         check_positive("task", time_steps=time_steps, window_us=window_us, base_channels=base_channels,
-                       stages=stages)
+                       stages=stages, input_stride=input_stride)
+        if net == "stereospike" and input_stride != 1:
+            raise ValueError("task.input_stride is a setting of the spiking U-Net; StereoSpike runs at full resolution")
         base_channels = base_channels or (32 if net == "stereospike" else 8)
         self.data_dir, self.net, self.scenario = data_dir, net, scenario
         self.time_steps, self.cameras, self.window_us = int(time_steps), tuple(cameras), int(window_us)
         self.base_channels, self.stages, self.si_lambda = int(base_channels), int(stages), float(si_lambda)
+        self.input_stride = int(input_stride)
         self.target = target
         default_weight = E2DEPTH_GRAD_WEIGHT if net == "spiking_depth_unet" else STEREOSPIKE_GRAD_WEIGHT
         self.grad_weight = default_weight if grad_weight is None else float(grad_weight)
@@ -160,7 +165,7 @@ class MvsecTask:
         """Keyword arguments of the network builder ``DEPTH_NETS[net]``."""
         options = {"in_channels": 2 * len(self.cameras), "base_channels": self.base_channels}
         if self.net == "spiking_depth_unet":
-            options.update(time_steps=self.time_steps, stages=self.stages)
+            options.update(time_steps=self.time_steps, stages=self.stages, input_stride=self.input_stride)
         return options
 
     def build_model(self) -> nn.Module:

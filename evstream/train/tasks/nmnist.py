@@ -163,12 +163,14 @@ class NMNISTTask(_ClassificationTask):
             return net
         return CodedClassifier(net, coding_layer(self.coding, self.coding_sigma), self.input_scale)
 
-    def export(self, model: nn.Module, path: os.PathLike | str, metrics: dict | None = None) -> None:
-        """As the other classification tasks; a net inside an input coding is refused (the live loop feeds counts)."""
+    def export(self, model: nn.Module, path: os.PathLike | str, metrics: dict | None = None,
+               masks: dict | None = None) -> None:
+        """As the other classification tasks (``masks``: a pruned net's keep-masks); a net inside an input
+        coding is refused (the live loop feeds counts)."""
         if self.input_scale is not None:
             raise UserError("a net with an input coding (task.input_scale set) cannot be exported as a live "
                             "classifier: the live classifier feeds it count frames without the coding")
-        super().export(model, path, metrics)
+        super().export(model, path, metrics, masks)
 
     def _dataset(self, split: str, sample_transform) -> NMNIST:
         return NMNIST(self.data_dir, split, transform=self.representation, sample_transform=sample_transform,
