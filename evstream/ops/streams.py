@@ -51,7 +51,8 @@ def filter_events(events, width, height, clock, out, stream, keeps, record, tabl
     unchanged by the table writes, made the filters ~3x slower); the rebase stays out of the rule (a branch
     there costs two reference counts per event); the table is not packed into a tuple with ``params`` (~5 %);
     ``keeps`` is a plain :data:`~evstream._jit.kernel`, which LLVM inlines (numba's own inlining of it cost up
-    to 8 %).
+    to 8 %). numba's cache checks only the calling kernel's file: after editing this loop, delete the cached
+    filter kernels (``evstream/ops/__pycache__/*.nb*``).
     """
     n = 0
     base = clock[BASE]
