@@ -4,19 +4,21 @@ Forward hooks on every conv / linear layer count MACs and the activity of their 
 hooks on every neuron record its firing rate (mean output: the mean integer spike for
 I-LIF). For a layer l with input activity fr_l (the mean input value):
 
-    MACs_l = C_in C_out k^2 H_out W_out / groups      (per sample, summed over T; linear: F_in F_out)
+    MACs_l = nnz(W_l) H_out W_out      (per sample, summed over T; linear: nnz(W_l); dense W:
+                                        nnz = C_in C_out k^2 / groups)
     SOPs_l = MACs_l fr_l
     E = 4.6 pJ MACs_first + 0.9 pJ sum_{l > first} SOPs_l          (the first layer sees real values)
     E_ANN = 4.6 pJ sum_l MACs_l
 
-BN (folded into the conv), pooling and upsampling count as free. SDSA's token sum
+Only synapses with a non-zero weight count: a pruned weight (:mod:`evstream.prune`) is no
+operation, so a ticket's energy falls with its sparsity. BN (folded into the conv), pooling and
+upsampling count as free. SDSA's token sum
 (:class:`evstream.snn.sdsa.TokenSum`) counts one MAC per input element (one possible addition),
 so its SOPs are the non-zeros of its masked input (the Spike-driven Transformer's E_AC T R N D).
 """
 
 from __future__ import annotations
 
-import math
 
 import torch
 from torch import nn
@@ -38,9 +40,8 @@ _SYNAPSES = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear, TokenSum)
 def _macs(module: nn.Module, x: torch.Tensor, out: torch.Tensor) -> int:
     if isinstance(module, TokenSum):
         return x.numel()
-    if isinstance(module, nn.Linear):
-        return out.numel() * module.in_features
-    return out.numel() * (module.in_channels // module.groups) * math.prod(module.kernel_size)
+    channels = module.out_features if isinstance(module, nn.Linear) else module.out_channels
+    return out.numel() // channels * int(torch.count_nonzero(module.weight))
 
 
 class SpikeRate:

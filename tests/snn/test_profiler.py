@@ -31,17 +31,17 @@ def test_two_layer_hand_computation():
     assert rep["samples"] == 2
     fc1, fc2 = rep["layers"]["0"], rep["layers"]["2"]
     assert fc1["first"] and not fc2["first"]
-    assert fc1["macs"] == 2 * 3 * 4          # T * F_out * F_in per sample
+    assert fc1["macs"] == 2 * 5              # T * non-zero weights per sample (5 of fc1's 12: zeros are no synapses)
     assert fc2["macs"] == 2 * 2 * 3
     assert fc1["input_rate"] == pytest.approx(float(x.mean()))
     rate = spikes / (2 * 2 * 3)
     assert rep["neurons"]["1.neuron"]["firing_rate"] == pytest.approx(rate)
     assert fc2["input_rate"] == pytest.approx(rate)
     assert fc2["sops"] == pytest.approx(12 * rate)
-    assert fc1["energy_pj"] == pytest.approx(24 * 4.6)
+    assert fc1["energy_pj"] == pytest.approx(10 * 4.6)
     assert fc2["energy_pj"] == pytest.approx(12 * rate * 0.9)
-    assert rep["energy_pj"] == pytest.approx(24 * 4.6 + 12 * rate * 0.9)
-    assert rep["ann_energy_pj"] == pytest.approx(36 * 4.6)
+    assert rep["energy_pj"] == pytest.approx(10 * 4.6 + 12 * rate * 0.9)
+    assert rep["ann_energy_pj"] == pytest.approx(22 * 4.6)
     assert rep["total_sops"] == pytest.approx(12 * rate)
     table = prof.table()
     assert "1.neuron" in table and "(MAC)" in table and table == format_report(rep)
@@ -65,3 +65,21 @@ def test_conv_macs_and_integer_rates():
     rate = float(spikes.mean())
     assert rep["neurons"]["1.neuron"]["firing_rate"] == pytest.approx(rate)
     assert rep["layers"]["2"]["sops"] == pytest.approx(rep["layers"]["2"]["macs"] * rate)
+
+
+def test_pruned_weights_are_no_operations():
+    """A conv pruned to a quarter of its weights counts a quarter of the MACs and SOPs of the dense one."""
+    torch.manual_seed(0)
+    conv = SeqConv2d(4, 8, 3, padding=1, bias=False)
+    net = nn.Sequential(Spiking(LIF()), conv)
+    x = torch.rand(2, 1, 4, 6, 6) * 3
+    reports = []
+    for keep in (1.0, 0.25):
+        with torch.no_grad():
+            conv.weight.mul_(torch.arange(conv.weight.numel()).reshape(conv.weight.shape) % 4 < 4 * keep)
+        with torch.no_grad(), SpikeProfiler(net) as prof:
+            net(x)
+        reports.append(prof.report()["layers"]["1"])
+    dense, pruned = reports
+    assert dense["macs"] == 2 * 8 * 4 * 9 * 6 * 6 and pruned["macs"] == dense["macs"] / 4
+    assert pruned["sops"] == pytest.approx(dense["sops"] / 4) and pruned["input_rate"] == dense["input_rate"]
