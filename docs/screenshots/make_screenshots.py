@@ -32,7 +32,8 @@ def shoot(app, name: str, speed: float, at_s: float, out: Path, end_shot: bool) 
     """Replay demo ``name`` at ``speed``; save the window after ``at_s`` seconds of wall time, and
     (``end_shot``) once it holds at the end of the recording."""
     path, task = DEMOS[name]
-    model, window_us, _ = load_live_model(task)
+    model, _ = load_live_model(task)
+    window_us = model.window_us
     source = FileReplaySource(path, speed=speed, hold_at_end=True)
     pipeline = Pipeline(source, window_us=window_us, model=model)
     window = LiveWindow(pipeline, title=f"evstream - {source.name}",
@@ -58,7 +59,8 @@ def shoot(app, name: str, speed: float, at_s: float, out: Path, end_shot: bool) 
 def video_frame(name: str, out: Path) -> None:
     """Process demo ``name`` to its end, as ``--headless`` does, and save the frame two thirds in."""
     path, task = DEMOS[name]
-    model, window_us, _ = load_live_model(task)
+    model, _ = load_live_model(task)
+    window_us = model.window_us
     source = FileReplaySource(path, speed=float("inf"))
     dashboard = Dashboard(source.sensor_size, source_info=source.info(),
                           model_info=f"{task} · {CHECKPOINTS[task]} · window {window_us / 1e3:g} ms")
